@@ -1,0 +1,232 @@
+// swift-tools-version:6.1
+// KubeHero: cost telemetry control plane for Kubernetes fleets.
+// Layout and layering: ../shared/DESIGN.md and README.md. Libraries stack downward
+// (KubeHeroCore at the bottom); executables are thin wrappers so all logic is testable.
+
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let nio = "swift-nio"
+
+let package = Package(
+    name: "kubehero",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "kubehero", targets: ["kubehero"]),
+        .executable(name: "kubehero-hub", targets: ["kubehero-hub"]),
+        .executable(name: "kubehero-bench", targets: ["kubehero-bench"]),
+        .library(name: "KubeHeroCore", targets: ["KubeHeroCore"]),
+        .library(name: "KubeHeroWire", targets: ["KubeHeroWire"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // MARK: Libraries, bottom up
+
+        .target(
+            name: "KubeHeroCore",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KubeHeroWire",
+            dependencies: [
+                "KubeHeroCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            exclude: ["kubehero_wire.proto"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KubeHeroPricing",
+            dependencies: ["KubeHeroCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KubeHeroPKI",
+            dependencies: [
+                "KubeHeroCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KubeHeroStore",
+            dependencies: ["KubeHeroCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KubeHeroStoreConformance",
+            dependencies: ["KubeHeroStore", "KubeHeroCore"],
+            swiftSettings: swiftSettings
+        ),
+        // System SQLite (Debian's libsqlite3-dev, installed by scripts/setup.sh). We drive
+        // the C API ourselves so that a whole ingest transaction is one thread-pool hop.
+        .systemLibrary(
+            name: "CSQLite",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "KubeHeroStoreSQLite",
+            dependencies: [
+                "KubeHeroStore",
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KubeHeroIngestClient",
+            dependencies: [
+                "KubeHeroCore",
+                "KubeHeroWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KubeHeroHub",
+            dependencies: [
+                "KubeHeroCore",
+                "KubeHeroWire",
+                "KubeHeroPricing",
+                "KubeHeroPKI",
+                "KubeHeroStore",
+                "KubeHeroStoreSQLite",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KubeHeroCLI",
+            dependencies: [
+                "KubeHeroCore",
+                "KubeHeroPKI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOHTTP1", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables (thin)
+
+        .executableTarget(
+            name: "kubehero",
+            dependencies: ["KubeHeroCLI"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kubehero-hub",
+            dependencies: [
+                "KubeHeroHub",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kubehero-bench",
+            dependencies: [
+                "KubeHeroCore",
+                "KubeHeroWire",
+                "KubeHeroIngestClient",
+                "KubeHeroHub",
+                "KubeHeroCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/kubehero-bench",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+
+        .testTarget(
+            name: "KubeHeroCoreTests",
+            dependencies: ["KubeHeroCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KubeHeroPricingTests",
+            dependencies: ["KubeHeroPricing", "KubeHeroCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KubeHeroPKITests",
+            dependencies: [
+                "KubeHeroPKI", "KubeHeroCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KubeHeroStoreSQLiteTests",
+            dependencies: ["KubeHeroStoreSQLite", "KubeHeroStoreConformance", "KubeHeroStore", "KubeHeroCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KubeHeroCLITests",
+            dependencies: [
+                "KubeHeroCLI", "KubeHeroCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KubeHeroHubTests",
+            dependencies: [
+                "KubeHeroHub", "KubeHeroCLI", "KubeHeroIngestClient", "KubeHeroWire", "KubeHeroPKI",
+                "KubeHeroCore", "KubeHeroStore", "KubeHeroPricing",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,129 @@
+import KubeHeroCore
+import KubeHeroPKI
+import KubeHeroStore
+import KubeHeroStoreSQLite
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The hub's data directory: CA, server certificate, the SQLite database and a CLI config for
+/// the admin. Made once by `kubehero-hub init`; `serve` reads it.
+///
+/// ```
+/// DIR/ca.pem            hub CA certificate (give it to CLI users)
+/// DIR/ca-key.pem        hub CA private key (0600)
+/// DIR/server.pem        the hub's TLS certificate (API and ingest)
+/// DIR/server-key.pem    its key (0600)
+/// DIR/hub.sqlite        the embedded store (+ -wal, -shm)
+/// DIR/admin.yaml        CLI config with the admin token (0600)
+/// ```
+public struct HubDataDir: Sendable {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public var caCertificate: String { path + "/ca.pem" }
+    public var caKey: String { path + "/ca-key.pem" }
+    public var serverCertificate: String { path + "/server.pem" }
+    public var serverKey: String { path + "/server-key.pem" }
+    public var database: String { path + "/hub.sqlite" }
+    public var adminConfig: String { path + "/admin.yaml" }
+
+    public struct InitResult: Sendable {
+        public var adminToken: String
+        public var adminConfigPath: String
+        public var caCertificatePath: String
+        public var serverNames: [String]
+    }
+
+    public struct Error: Swift.Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Creates the CA, the server certificate (for `serverNames`: DNS names or IP addresses),
+    /// the database and an admin token. Refuses a directory that already holds anything.
+    public static func initialize(
+        path: String, serverNames: [String], apiURL: String, now: Date = Date(), logger: Logger
+    ) async throws -> InitResult {
+        let dir = HubDataDir(path: path)
+        if FileManager.default.fileExists(atPath: path) {
+            let contents = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? ["?"]
+            if !contents.isEmpty {
+                throw Error(description: "data dir \(path) is not empty (holds \(contents.sorted().prefix(3).joined(separator: ", "))); refusing to overwrite an existing hub")
+            }
+        } else {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+        chmod(path, 0o700)
+
+        var names = serverNames
+        if names.isEmpty { names = ["localhost", "127.0.0.1", "::1"] }
+        let dns = names.filter { !isIPAddress($0) }
+        let ips = names.filter(isIPAddress)
+
+        let ca = try CertificateAuthority.create(now: now)
+        let server = try ca.issueServerCertificate(dnsNames: dns, ipAddresses: ips, now: now)
+        try write(ca.certificatePEM, to: dir.caCertificate, mode: 0o644)
+        try write(ca.privateKeyPEM, to: dir.caKey, mode: 0o600)
+        try write(server.certificatePEM, to: dir.serverCertificate, mode: 0o644)
+        try write(server.privateKeyPEM, to: dir.serverKey, mode: 0o600)
+
+        let store = try await SQLiteStore.open(path: dir.database, logger: logger)
+        let (id, secret) = APIToken.generate()
+        let nowMillis = Int64(now.timeIntervalSince1970 * 1000)
+        do {
+            try await store.createToken(TokenRecord(id: id, name: "admin", role: .admin, secretHashHex: APIToken.hash(secret), createdAtMillis: nowMillis))
+            try await store.close()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        let config = """
+            # kubehero CLI configuration for the admin of this hub. Use it with
+            #   export KUBEHERO_CONFIG=\(dir.adminConfig)
+            hub: \(apiURL)
+            token: \(secret)
+            caFile: \(dir.caCertificate)
+
+            """
+        try write(config, to: dir.adminConfig, mode: 0o600)
+        return InitResult(adminToken: secret, adminConfigPath: dir.adminConfig, caCertificatePath: dir.caCertificate, serverNames: names)
+    }
+
+    /// Checks that the directory was made by `init` and names what is missing.
+    public func check() throws {
+        for file in [caCertificate, caKey, serverCertificate, serverKey, database] where !FileManager.default.fileExists(atPath: file) {
+            throw Error(description: "\(file) is missing: is \(path) a hub data dir? Create one with `kubehero-hub init --data-dir \(path)`")
+        }
+    }
+
+    func read(_ file: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw Error(description: "cannot read \(file)")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func write(_ text: String, to file: String, mode: mode_t) throws {
+        guard FileManager.default.createFile(atPath: file, contents: Data(text.utf8), attributes: [.posixPermissions: Int(mode)]) else {
+            throw Error(description: "cannot write \(file)")
+        }
+        chmod(file, mode)
+    }
+
+    static func isIPAddress(_ s: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, s, &v4) == 1 || inet_pton(AF_INET6, s, &v6) == 1
+    }
+}

@@ -1,0 +1,313 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Hummingbird
+import HummingbirdTLS
+import KubeHeroCore
+import KubeHeroPKI
+import KubeHeroPricing
+import KubeHeroStore
+import KubeHeroStoreSQLite
+import KubeHeroWire
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Tunables with defaults a user rarely changes.
+public struct HubSettings: Sendable {
+    public var defaultCertificateValidityDays = 365
+    public var minuteRetentionMillis: Int64 = 14 * 86_400_000
+    public var hourRetentionMillis: Int64 = 400 * 86_400_000
+    public var retentionSweepSeconds = 3600
+    public var batchLimits = BatchLimits.standard
+
+    public init() {}
+}
+
+/// How `kubehero-hub serve` is configured.
+public struct HubOptions: Sendable {
+    public var dataDir: String
+    public var apiHost = "127.0.0.1"
+    public var apiPort = 8443
+    public var ingestHost = "0.0.0.0"
+    public var ingestPort = 9443
+    /// Serve the REST API over plain HTTP (behind an ingress that terminates TLS).
+    public var plainHTTP = false
+    /// A pricing catalog file; nil uses `pricing/catalog.json` if present, else the built-in rate card.
+    public var pricingCatalog: String?
+    public var settings = HubSettings()
+
+    public init(dataDir: String) { self.dataDir = dataDir }
+}
+
+/// Where a running hub listens (ports resolved when 0 was asked for).
+public struct HubAddresses: Sendable, Hashable {
+    public var apiHost: String
+    public var apiPort: Int
+    public var ingestHost: String
+    public var ingestPort: Int
+}
+
+/// A configured hub: the store, the CA, the ingest listener, the REST API, and the background
+/// jobs, run together in one `ServiceGroup`. Tests build and run exactly what `serve` runs.
+public final class Hub: Sendable {
+    public let services: HubServices
+    public let options: HubOptions
+    private let logger: Logger
+    private let committer: IngestCommitter
+    private let pricer: BatchPricer
+    private let serverIdentity: (certificatePEM: String, keyPEM: String)
+    private let ready = ReadySignal()
+    private let groupBox = Mutex<ServiceGroup?>(nil)
+
+    /// Opens the data dir and store; nothing listens until `run()`.
+    public static func open(options: HubOptions, logger: Logger, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) async throws -> Hub {
+        let dir = HubDataDir(path: options.dataDir)
+        try dir.check()
+        let ca = try CertificateAuthority(certificatePEM: try dir.read(dir.caCertificate), privateKeyPEM: try dir.read(dir.caKey))
+        let catalog = try Self.loadCatalog(options.pricingCatalog, logger: logger)
+        let priceBook = try CatalogPriceBook(catalog: catalog)
+        let store = try await SQLiteStore.open(path: dir.database, logger: logger)
+        return Hub(
+            store: store, ca: ca, priceBook: priceBook, options: options,
+            serverIdentity: (try dir.read(dir.serverCertificate), try dir.read(dir.serverKey)), logger: logger, now: now
+        )
+    }
+
+    init(
+        store: any HubStore, ca: CertificateAuthority, priceBook: any PriceBook, options: HubOptions,
+        serverIdentity: (String, String), logger: Logger, now: @escaping @Sendable () -> Int64
+    ) {
+        let metrics = HubMetrics()
+        self.options = options
+        self.logger = logger
+        self.serverIdentity = serverIdentity
+        self.pricer = BatchPricer(priceBook: priceBook)
+        self.services = HubServices(store: store, ca: ca, registry: StreamRegistry(), metrics: metrics, settings: options.settings, now: now)
+        self.committer = IngestCommitter(store: store, logger: logger) { records, outcomes in
+            var batches = 0, duplicates = 0, samples = 0, rows = 0
+            var dropped: UInt64 = 0
+            for (r, o) in zip(records, outcomes) {
+                if o == .duplicate { duplicates += 1; continue }
+                batches += 1
+                samples += r.sampleCount
+                rows += r.rows.count
+                dropped += r.droppedTicks
+            }
+            metrics.committed(batches: batches, duplicates: duplicates, samples: samples, rows: rows, droppedTicks: dropped)
+        }
+    }
+
+    static func loadCatalog(_ path: String?, logger: Logger) throws -> PricingCatalog {
+        if let path { return try PricingCatalog.load(path: path) }
+        let fallback = "pricing/catalog.json"
+        if FileManager.default.fileExists(atPath: fallback) {
+            logger.info("pricing catalog", metadata: ["path": "\(fallback)"])
+            return try PricingCatalog.load(path: fallback)
+        }
+        logger.warning("no pricing catalog found (--pricing-catalog); every node is priced with the built-in default rate card")
+        return .builtIn
+    }
+
+    /// Runs until shut down (SIGTERM/SIGINT when `handleSignals`, or `shutdown()`).
+    public func run(handleSignals: Bool = false) async throws {
+        let api = try makeAPI()
+        let grpc = try makeIngestServer()
+        let retention = RetentionService(store: services.store, settings: options.settings, now: services.now, logger: logger)
+        let readiness = ReadinessService(grpc: grpc, ready: ready, apiHost: options.apiHost, ingestHost: options.ingestHost, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: committer),
+                .init(service: IngestServerService(server: grpc, registry: services.registry)),
+                .init(service: api),
+                .init(service: retention),
+                .init(service: readiness),
+            ],
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+            logger: logger
+        ))
+        groupBox.withLock { $0 = group }
+        do {
+            try await group.run()
+        } catch {
+            try? await services.store.close()
+            throw error
+        }
+        try await services.store.close()
+    }
+
+    /// Starts a graceful shutdown of `run()`.
+    public func shutdown() async {
+        let group = groupBox.withLock { $0 }
+        await group?.triggerGracefulShutdown()
+    }
+
+    /// Waits until both listeners are bound and returns their addresses.
+    public func addresses() async -> HubAddresses { await ready.wait() }
+
+    private func makeAPI() throws -> some Service {
+        let router = buildRouter(services)
+        let ready = self.ready
+        let configuration = ApplicationConfiguration(
+            address: .hostname(options.apiHost, port: options.apiPort), serverName: "kubehero-hub"
+        )
+        let onRunning: @Sendable (any Channel) async -> Void = { channel in
+            ready.apiBound(port: channel.localAddress?.port ?? 0)
+        }
+        if options.plainHTTP {
+            logger.warning("REST API is served over plain HTTP (--plain-http): only behind an ingress that terminates TLS")
+            return Application(router: router, configuration: configuration, onServerRunning: onRunning, logger: logger)
+        }
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(serverIdentity.certificatePEM.utf8)).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(serverIdentity.keyPEM.utf8), format: .pem))
+        )
+        tls.minimumTLSVersion = .tlsv12
+        return Application(router: router, server: try .tls(.http1(), tlsConfiguration: tls), configuration: configuration, onServerRunning: onRunning, logger: logger)
+    }
+
+    private func makeIngestServer() throws -> GRPCServer<HTTP2ServerTransport.Posix> {
+        let caPEM = services.ca.certificatePEM
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4OrIPv6(host: options.ingestHost, port: options.ingestPort),
+            transportSecurity: .mTLS(
+                certificateChain: [.bytes(Array(serverIdentity.certificatePEM.utf8), format: .pem)],
+                privateKey: .bytes(Array(serverIdentity.keyPEM.utf8), format: .pem)
+            ) { tls in
+                // Only certificates issued by this hub's CA get through the handshake; expiry is
+                // checked there too. Revocation and removal are checked per stream.
+                tls.trustRoots = .certificates([.bytes(Array(caPEM.utf8), format: .pem)])
+                tls.clientCertificateVerification = .noHostnameVerification
+            },
+            config: .defaults { config in
+                config.rpc.maxRequestPayloadSize = wireMaxMessageBytes
+            }
+        )
+        let service = IngestService(
+            store: services.store, pricer: pricer, committer: committer, registry: services.registry,
+            metrics: services.metrics, limits: options.settings.batchLimits, now: services.now, logger: logger
+        )
+        return GRPCServer(transport: transport, services: [service])
+    }
+}
+
+extension GRPCNIOTransportCore.SocketAddress {
+    static func ipv4OrIPv6(host: String, port: Int) -> Self {
+        host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
+    }
+}
+
+/// Runs the gRPC server as a `Service`. Agent streams never end on their own, so on shutdown
+/// they are closed (agents reconnect elsewhere) before the server drains.
+struct IngestServerService: Service {
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let registry: StreamRegistry
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await server.serve()
+        } onGracefulShutdown: {
+            registry.closeAll()
+            server.beginGracefulShutdown()
+        }
+    }
+}
+
+/// Reports the ingest listener's address once it is bound, then idles until shutdown.
+struct ReadinessService: Service {
+    let grpc: GRPCServer<HTTP2ServerTransport.Posix>
+    let ready: ReadySignal
+    let apiHost: String
+    let ingestHost: String
+    let logger: Logger
+
+    func run() async throws {
+        var port = 0
+        for _ in 0..<600 where port == 0 {
+            if let address = try? await grpc.transport.listeningAddress {
+                port = address.ipv4?.port ?? address.ipv6?.port ?? 0
+            } else {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        ready.ingestBound(apiHost: apiHost, ingestHost: ingestHost, port: port)
+        let addresses = await ready.wait()
+        logger.info("hub listening", metadata: [
+            "api": "\(addresses.apiHost):\(addresses.apiPort)", "ingest": "\(addresses.ingestHost):\(addresses.ingestPort)",
+        ])
+        try? await gracefulShutdown()
+    }
+}
+
+/// Deletes rows past their resolution's retention, once at start and then every sweep interval.
+struct RetentionService: Service {
+    let store: any HubStore
+    let settings: HubSettings
+    let now: @Sendable () -> Int64
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let t = now()
+                    let minutes = try await store.deleteRows(resolution: .minute, beforeMillis: t - settings.minuteRetentionMillis)
+                    let hours = try await store.deleteRows(resolution: .hour, beforeMillis: t - settings.hourRetentionMillis)
+                    if minutes + hours > 0 {
+                        logger.info("retention", metadata: ["minuteRowsDeleted": "\(minutes)", "hourRowsDeleted": "\(hours)"])
+                    }
+                } catch {
+                    logger.warning("retention sweep failed; retrying next interval", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(settings.retentionSweepSeconds))
+            }
+        }
+    }
+}
+
+/// Becomes ready when both listeners have reported their ports.
+final class ReadySignal: Sendable {
+    private struct State {
+        var apiPort: Int?
+        var ingest: (apiHost: String, ingestHost: String, port: Int)?
+        var waiters: [CheckedContinuation<HubAddresses, Never>] = []
+        var result: HubAddresses? {
+            guard let apiPort, let ingest else { return nil }
+            return HubAddresses(apiHost: ingest.apiHost, apiPort: apiPort, ingestHost: ingest.ingestHost, ingestPort: ingest.port)
+        }
+    }
+
+    private let state = Mutex(State())
+
+    func apiBound(port: Int) { update { $0.apiPort = port } }
+    func ingestBound(apiHost: String, ingestHost: String, port: Int) { update { $0.ingest = (apiHost, ingestHost, port) } }
+
+    private func update(_ change: (inout State) -> Void) {
+        let (result, waiters) = state.withLock { s -> (HubAddresses?, [CheckedContinuation<HubAddresses, Never>]) in
+            change(&s)
+            guard let r = s.result else { return (nil, []) }
+            defer { s.waiters.removeAll() }
+            return (r, s.waiters)
+        }
+        if let result { for w in waiters { w.resume(returning: result) } }
+    }
+
+    func wait() async -> HubAddresses {
+        await withCheckedContinuation { c in
+            let r = state.withLock { s -> HubAddresses? in
+                if let r = s.result { return r }
+                s.waiters.append(c)
+                return nil
+            }
+            if let r { c.resume(returning: r) }
+        }
+    }
+}

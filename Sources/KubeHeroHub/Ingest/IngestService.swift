@@ -1,0 +1,175 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import KubeHeroCore
+import KubeHeroPKI
+import KubeHeroStore
+import KubeHeroWire
+import SwiftProtobuf
+import Logging
+import X509
+
+/// The agent stream (`kubehero.wire.v1.Ingest/Stream`).
+///
+/// The TLS layer has already verified the client certificate against the hub CA (expired and
+/// foreign certificates never get here). This handler then takes the cluster from the
+/// certificate's SAN URI — never from a message — refuses removed clusters and revoked
+/// certificates, and for each batch: decodes, validates, prices, commits (grouped with other
+/// streams' batches) and acknowledges. An invalid batch gets a `Reject` naming the field and
+/// the stream goes on; nothing of it is stored.
+public struct IngestService: WireIngest.ServiceProtocol {
+    let store: any HubStore
+    let pricer: BatchPricer
+    let committer: IngestCommitter
+    let registry: StreamRegistry
+    let metrics: HubMetrics
+    let limits: BatchLimits
+    let now: @Sendable () -> Int64
+    let logger: Logger
+
+    public init(
+        store: any HubStore, pricer: BatchPricer, committer: IngestCommitter, registry: StreamRegistry,
+        metrics: HubMetrics, limits: BatchLimits = .standard, now: @escaping @Sendable () -> Int64, logger: Logger
+    ) {
+        self.store = store
+        self.pricer = pricer
+        self.committer = committer
+        self.registry = registry
+        self.metrics = metrics
+        self.limits = limits
+        self.now = now
+        self.logger = logger
+    }
+
+    public func stream(
+        request: StreamingServerRequest<WireAgentMessage>,
+        context: ServerContext
+    ) async throws -> StreamingServerResponse<WireHubMessage> {
+        let (cluster, serial) = try await authenticate(context)
+        metrics.streamOpened()
+        var logger = self.logger
+        logger[metadataKey: "cluster"] = "\(cluster.name)"
+        logger[metadataKey: "peer"] = "\(context.remotePeer)"
+        let streamLogger = logger
+
+        return StreamingServerResponse { writer in
+            let (id, closed) = registry.register(cluster: cluster.name, serialHex: serial)
+            defer { registry.unregister(id: id) }
+            streamLogger.debug("agent stream opened")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await closure in closed {
+                        switch closure {
+                        case .revoked(let reason):
+                            metrics.streamRevoked()
+                            streamLogger.info("closing agent stream", metadata: ["reason": "\(reason)"])
+                            throw RPCError(code: .permissionDenied, message: reason)
+                        case .shutdown:
+                            throw RPCError(code: .unavailable, message: "hub is shutting down; reconnect")
+                        }
+                    }
+                }
+                group.addTask {
+                    try await handleMessages(request.messages, writer: writer, cluster: cluster, streamID: id, logger: streamLogger)
+                }
+                // The message loop ends when the agent closes its side; the revocation watch
+                // ends only when unregistered, so stop it here.
+                try await group.next()
+                group.cancelAll()
+            }
+            return [:]
+        }
+    }
+
+    private func handleMessages(
+        _ messages: RPCAsyncSequence<WireAgentMessage, any Error>, writer: RPCWriter<WireHubMessage>,
+        cluster: ClusterRecord, streamID: Int, logger: Logger
+    ) async throws {
+        for try await message in messages {
+            switch message.kind {
+            case .hello(let hello):
+                registry.setNode(id: streamID, node: hello.nodeName)
+                logger.info("agent connected", metadata: [
+                    "node": "\(hello.nodeName)", "agent": "\(hello.agentInstanceID)", "version": "\(hello.agentVersion)",
+                ])
+            case .batch(let wire):
+                let reply = try await handle(batch: wire, cluster: cluster, logger: logger)
+                try await writer.write(reply)
+            case .none:
+                metrics.rejected()
+                try await writer.write(.with {
+                    $0.reject = .with { $0.field = "kind"; $0.reason = "empty message: expected hello or batch" }
+                })
+            }
+        }
+    }
+
+    /// Decodes, validates, prices and commits one batch; the reply is its Ack or Reject.
+    func handle(batch wire: WireUsageBatch, cluster: ClusterRecord, logger: Logger) async throws -> WireHubMessage {
+        let batch: UsageBatch
+        do throws(ValidationError) {
+            batch = try UsageBatch(wire: wire)
+            try batch.validate(limits: limits)
+        } catch {
+            metrics.rejected()
+            logger.warning("rejected batch", metadata: [
+                "agent": "\(wire.agentInstanceID)", "sequence": "\(wire.sequence)", "field": "\(error.field)", "reason": "\(error.reason)",
+            ])
+            return .with {
+                $0.reject = .with {
+                    $0.agentInstanceID = wire.agentInstanceID
+                    $0.sequence = wire.sequence
+                    $0.field = error.field
+                    $0.reason = error.reason
+                }
+            }
+        }
+        let record = pricer.record(for: batch, cluster: cluster, receivedAtMillis: now())
+        let outcome: IngestOutcome
+        do {
+            outcome = try await committer.commit(record)
+        } catch {
+            metrics.failed()
+            // Not acknowledged: the agent keeps the batch and resends it after reconnecting.
+            throw RPCError(code: .unavailable, message: "could not commit batch \(batch.sequence): \(error)")
+        }
+        return .with {
+            $0.ack = .with {
+                $0.agentInstanceID = batch.agentInstanceID
+                $0.sequence = batch.sequence
+                $0.duplicate = outcome == .duplicate
+            }
+        }
+    }
+
+    /// The cluster and certificate serial of the verified peer, or an RPC error saying why not.
+    private func authenticate(_ context: ServerContext) async throws -> (ClusterRecord, String) {
+        guard let specific = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
+              let certificate = specific.peerCertificate
+        else {
+            metrics.streamRefused(.noCertificate)
+            throw RPCError(code: .unauthenticated, message: "a client certificate issued by this hub is required")
+        }
+        let name: String
+        do {
+            name = try ClusterIdentity.clusterName(from: certificate)
+        } catch {
+            metrics.streamRefused(.notAClusterCertificate)
+            throw RPCError(code: .unauthenticated, message: "client certificate names no cluster: \(error)")
+        }
+        let serial = certificate.serialHex
+        let record = try await store.certificate(serialHex: serial)
+        guard let record, record.clusterName == name else {
+            metrics.streamRefused(.unknownCluster)
+            throw RPCError(code: .permissionDenied, message: "certificate \(serial) was not issued to a registered cluster")
+        }
+        if record.revokedAtMillis != nil {
+            metrics.streamRefused(.revoked)
+            throw RPCError(code: .permissionDenied, message: "certificate \(serial) of cluster \(name) is revoked")
+        }
+        guard let cluster = try await store.cluster(named: name) else {
+            metrics.streamRefused(.unknownCluster)
+            throw RPCError(code: .permissionDenied, message: "cluster \(name) is not registered")
+        }
+        return (cluster, serial)
+    }
+}

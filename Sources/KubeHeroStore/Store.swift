@@ -1,0 +1,323 @@
+import KubeHeroCore
+
+/// A registered cluster as stored.
+public struct ClusterRecord: Hashable, Sendable {
+    public var name: String
+    public var cloud: Cloud
+    public var region: String
+    public var labels: [String: String]
+    public var createdAtMillis: Int64
+    /// Set when the cluster was removed; a removed cluster's name may be registered again.
+    public var removedAtMillis: Int64?
+
+    public init(name: String, cloud: Cloud, region: String, labels: [String: String], createdAtMillis: Int64, removedAtMillis: Int64? = nil) {
+        self.name = name
+        self.cloud = cloud
+        self.region = region
+        self.labels = labels
+        self.createdAtMillis = createdAtMillis
+        self.removedAtMillis = removedAtMillis
+    }
+}
+
+/// A client certificate the hub issued to a cluster.
+public struct CertificateRecord: Hashable, Sendable {
+    /// Serial number, lowercase hex without separators; unique across the hub.
+    public var serialHex: String
+    public var clusterName: String
+    public var notBeforeMillis: Int64
+    public var notAfterMillis: Int64
+    public var pem: String
+    public var revokedAtMillis: Int64?
+
+    public init(serialHex: String, clusterName: String, notBeforeMillis: Int64, notAfterMillis: Int64, pem: String, revokedAtMillis: Int64? = nil) {
+        self.serialHex = serialHex
+        self.clusterName = clusterName
+        self.notBeforeMillis = notBeforeMillis
+        self.notAfterMillis = notAfterMillis
+        self.pem = pem
+        self.revokedAtMillis = revokedAtMillis
+    }
+}
+
+/// An API bearer token. Only a hash of the secret is stored.
+public struct TokenRecord: Hashable, Sendable {
+    public enum Role: String, Sendable, Codable, Hashable {
+        /// Everything, including registering clusters.
+        case admin
+        /// Read-only: costs, series, cluster list.
+        case viewer
+    }
+
+    public var id: String
+    public var name: String
+    public var role: Role
+    /// SHA-256 of the secret, lowercase hex.
+    public var secretHashHex: String
+    public var createdAtMillis: Int64
+    public var revokedAtMillis: Int64?
+
+    public init(id: String, name: String, role: Role, secretHashHex: String, createdAtMillis: Int64, revokedAtMillis: Int64? = nil) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.secretHashHex = secretHashHex
+        self.createdAtMillis = createdAtMillis
+        self.revokedAtMillis = revokedAtMillis
+    }
+}
+
+/// Who a stored row belongs to. The cluster comes from the verified client certificate.
+public struct ContainerKey: Hashable, Sendable {
+    public var cluster: String
+    public var node: String
+    public var namespace: String
+    public var pod: String
+    public var container: String
+
+    public init(cluster: String, node: String, namespace: String, pod: String, container: String) {
+        self.cluster = cluster
+        self.node = node
+        self.namespace = namespace
+        self.pod = pod
+        self.container = container
+    }
+}
+
+/// One container's usage and cost over one minute (or one hour, for rollups).
+public struct UsageRow: Hashable, Sendable {
+    public var key: ContainerKey
+    /// The container's labels as last reported; used by `label:KEY` aggregation.
+    public var labels: [String: String]
+    /// Start of the minute (or hour), Unix milliseconds, aligned to the resolution.
+    public var startMillis: Int64
+    public var usage: Usage
+    public var cost: Cost
+
+    public init(key: ContainerKey, labels: [String: String], startMillis: Int64, usage: Usage, cost: Cost) {
+        self.key = key
+        self.labels = labels
+        self.startMillis = startMillis
+        self.usage = usage
+        self.cost = cost
+    }
+}
+
+/// Everything one acknowledged batch changes, committed in one transaction.
+public struct IngestRecord: Hashable, Sendable {
+    public var cluster: String
+    public var agentInstanceID: String
+    public var sequence: UInt64
+    public var node: String
+    public var receivedAtMillis: Int64
+    public var windowStartMillis: Int64
+    public var windowEndMillis: Int64
+    public var sampleCount: Int
+    public var droppedTicks: UInt64
+    public var droppedBatches: UInt64
+    /// Per-container 1-minute rows. Rows for a (container, minute) that already exists are
+    /// added to it (a minute can span two batches); the hourly rollup is updated likewise.
+    public var rows: [UsageRow]
+
+    public init(
+        cluster: String, agentInstanceID: String, sequence: UInt64, node: String, receivedAtMillis: Int64,
+        windowStartMillis: Int64, windowEndMillis: Int64, sampleCount: Int, droppedTicks: UInt64 = 0,
+        droppedBatches: UInt64 = 0, rows: [UsageRow]
+    ) {
+        self.cluster = cluster
+        self.agentInstanceID = agentInstanceID
+        self.sequence = sequence
+        self.node = node
+        self.receivedAtMillis = receivedAtMillis
+        self.windowStartMillis = windowStartMillis
+        self.windowEndMillis = windowEndMillis
+        self.sampleCount = sampleCount
+        self.droppedTicks = droppedTicks
+        self.droppedBatches = droppedBatches
+        self.rows = rows
+    }
+}
+
+public enum IngestOutcome: Hashable, Sendable {
+    /// Stored now.
+    case committed
+    /// Already stored earlier under the same (cluster, agent instance, sequence): nothing changed.
+    case duplicate
+}
+
+/// A visible gap: an agent reported samples it could not deliver.
+public struct GapRecord: Hashable, Sendable {
+    public var cluster: String
+    public var node: String
+    public var agentInstanceID: String
+    public var sequence: UInt64
+    public var reportedAtMillis: Int64
+    public var droppedTicks: UInt64
+    public var droppedBatches: UInt64
+
+    public init(cluster: String, node: String, agentInstanceID: String, sequence: UInt64, reportedAtMillis: Int64, droppedTicks: UInt64, droppedBatches: UInt64) {
+        self.cluster = cluster
+        self.node = node
+        self.agentInstanceID = agentInstanceID
+        self.sequence = sequence
+        self.reportedAtMillis = reportedAtMillis
+        self.droppedTicks = droppedTicks
+        self.droppedBatches = droppedBatches
+    }
+}
+
+/// Stored row resolutions. Queries read the coarsest that answers them.
+public enum Resolution: String, Sendable, Hashable, CaseIterable {
+    case minute
+    case hour
+
+    public var millis: Int64 { self == .minute ? 60_000 : 3_600_000 }
+}
+
+/// `GET /v1/costs` as the store sees it: totals per group over a range.
+public struct CostQuery: Hashable, Sendable {
+    public var range: TimeRange
+    public var aggregation: Aggregation
+    public var filter: RowFilter
+    public var resolution: Resolution
+
+    public init(range: TimeRange, aggregation: Aggregation, filter: RowFilter = RowFilter(), resolution: Resolution) {
+        self.range = range
+        self.aggregation = aggregation
+        self.filter = filter
+        self.resolution = resolution
+    }
+}
+
+/// One group of a cost query. `name` is the group's value (a namespace, a pod as
+/// `namespace/pod`, a container as `namespace/pod/container`, a label's value, or
+/// `__unlabelled__` for rows without the label).
+public struct CostGroup: Hashable, Sendable {
+    public var name: String
+    public var usage: Usage
+    public var cost: Cost
+
+    public init(name: String, usage: Usage, cost: Cost) {
+        self.name = name
+        self.usage = usage
+        self.cost = cost
+    }
+}
+
+/// `GET /v1/series` as the store sees it: sums per step over the filtered rows.
+public struct SeriesQuery: Hashable, Sendable {
+    public var range: TimeRange
+    public var stepMillis: Int64
+    public var filter: RowFilter
+    public var resolution: Resolution
+
+    public init(range: TimeRange, stepMillis: Int64, filter: RowFilter, resolution: Resolution) {
+        self.range = range
+        self.stepMillis = stepMillis
+        self.filter = filter
+        self.resolution = resolution
+    }
+}
+
+/// One step of a series: rows whose start falls in [startMillis, startMillis + step).
+public struct SeriesBucket: Hashable, Sendable {
+    public var startMillis: Int64
+    public var usage: Usage
+    public var cost: Cost
+
+    public init(startMillis: Int64, usage: Usage, cost: Cost) {
+        self.startMillis = startMillis
+        self.usage = usage
+        self.cost = cost
+    }
+}
+
+/// Errors every store reports in the same words.
+public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let base: String
+        private init(_ base: String) { self.base = base }
+        /// A unique name (cluster, token, serial) is already taken.
+        public static let conflict = Code("conflict")
+        /// What was asked for does not exist.
+        public static let notFound = Code("notFound")
+        /// The database failed or is unreachable.
+        public static let backend = Code("backend")
+        /// The database's schema is newer than this program knows.
+        public static let schema = Code("schema")
+        public var description: String { base }
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// The hub's persistent state. Implementations: `SQLiteStore` (embedded default) and,
+/// later, PostgreSQL. Every implementation passes `KubeHeroStoreConformance`.
+///
+/// All times are Unix milliseconds, passed in by the caller (stores read no clock), so that
+/// tests drive time.
+public protocol HubStore: Sendable {
+    // MARK: Clusters and certificates
+
+    /// Registers a cluster with its first certificate, atomically. Throws `.conflict` if an
+    /// active cluster of that name exists or the serial is taken.
+    func createCluster(_ cluster: ClusterRecord, certificate: CertificateRecord) async throws
+    /// The active (not removed) cluster of that name.
+    func cluster(named name: String) async throws -> ClusterRecord?
+    /// Active clusters, by name.
+    func listClusters() async throws -> [ClusterRecord]
+    /// Marks the cluster removed and revokes all its certificates. Throws `.notFound`.
+    func removeCluster(named name: String, atMillis: Int64) async throws
+    /// Adds a certificate for an active cluster and revokes its earlier ones. Throws `.notFound`.
+    func rotateCertificate(_ certificate: CertificateRecord, atMillis: Int64) async throws
+    /// The certificate with that serial, revoked or not.
+    func certificate(serialHex: String) async throws -> CertificateRecord?
+    /// The cluster's newest unrevoked certificate.
+    func currentCertificate(cluster: String) async throws -> CertificateRecord?
+
+    // MARK: Tokens
+
+    func createToken(_ token: TokenRecord) async throws
+    /// The unrevoked token whose secret hashes to `secretHashHex`.
+    func token(secretHashHex: String) async throws -> TokenRecord?
+
+    // MARK: Usage
+
+    /// Stores several batches in one transaction (group commit), each with its rows and its
+    /// (cluster, agent, sequence) key. A record whose key was stored before, or appears earlier
+    /// in `records`, changes nothing and gets `.duplicate`. Either every record is stored or,
+    /// on error, none is. Outcomes are in the order of `records`.
+    func ingest(_ records: [IngestRecord]) async throws -> [IngestOutcome]
+    /// Totals per group over the query's range.
+    func costs(_ query: CostQuery) async throws -> [CostGroup]
+    /// Sums per step; steps without rows are omitted.
+    func series(_ query: SeriesQuery) async throws -> [SeriesBucket]
+    /// Time of the newest committed batch per cluster (receive time).
+    func lastBatchTimes() async throws -> [String: Int64]
+    /// Gaps reported by a cluster's agents, newest first, at most `limit`.
+    func gaps(cluster: String, limit: Int) async throws -> [GapRecord]
+    /// Number of committed batches (for metrics and tests).
+    func batchCount() async throws -> Int
+
+    // MARK: Maintenance
+
+    /// Deletes rows of `resolution` that start before `beforeMillis`; returns how many.
+    func deleteRows(resolution: Resolution, beforeMillis: Int64) async throws -> Int
+    /// Releases connections. The store is unusable afterwards.
+    func close() async throws
+}
+
+extension HubStore {
+    /// Stores one batch; see `ingest(_:)` for several.
+    public func ingest(_ record: IngestRecord) async throws -> IngestOutcome {
+        try await ingest([record])[0]
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and running KubeHero needs on a fresh Debian machine, once.
+# Called by scripts/demo.sh and scripts/test.sh; safe to run again (it only installs what is
+# missing). Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+# Debian packages: the system SQLite library the embedded store links against.
+PACKAGES=(libsqlite3-dev)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.1 or newer is needed)" >&2; exit 1; }
