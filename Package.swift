@@ -218,7 +218,7 @@ let package = Package(
             name: "KubeHeroHubTests",
             dependencies: [
                 "KubeHeroHub", "KubeHeroCLI", "KubeHeroIngestClient", "KubeHeroWire", "KubeHeroPKI",
-                "KubeHeroCore", "KubeHeroStore", "KubeHeroPricing",
+                "KubeHeroCore", "KubeHeroStore", "KubeHeroStoreSQLite", "KubeHeroPricing",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -311,6 +311,10 @@ public protocol HubStore: Sendable {
 
     /// Deletes rows of `resolution` that start before `beforeMillis`; returns how many.
     func deleteRows(resolution: Resolution, beforeMillis: Int64) async throws -> Int
+    /// Forgets the (cluster, agent, sequence) keys of batches whose window ended before
+    /// `windowEndBeforeMillis`; returns how many. The hub refuses batches older than this
+    /// horizon, so a forgotten key can never let a re-send be counted twice.
+    func deleteBatchKeys(windowEndBeforeMillis: Int64) async throws -> Int
     /// Releases connections. The store is unusable afterwards.
     func close() async throws
 }

@@ -190,5 +190,15 @@ enum MaintenanceChecks {
             try expectTotals(try await store.costs(Fixture.costs(.namespace)), ["payments": 100_000_000], "costs by namespace after deleting hour rows (minute rows)")
             try expectEqual(try await store.batchCount(), 3, "batchCount() after deleting rows")
         },
+        StoreConformanceCheck("deleteBatchKeys: forgets keys of batches whose window ended before a time, and only those") { store in
+            try await World.ingest(into: store)
+            // Windows end at minute 3, minute 3 + 1 s and minute 3 + 2 s.
+            try expectEqual(try await store.deleteBatchKeys(windowEndBeforeMillis: Fixture.minute(3) + 1_500), 2, "deleteBatchKeys before minute 3 + 1.5 s")
+            try expectEqual(try await store.deleteBatchKeys(windowEndBeforeMillis: Fixture.minute(3) + 1_500), 0, "deleteBatchKeys again")
+            try expectEqual(
+                try await store.ingest([World.records[2], World.records[0]]), [.duplicate, .committed],
+                "re-ingest of a remembered and a forgotten batch"
+            )
+        },
     ]
 }

@@ -119,6 +119,12 @@ extension SQLiteStore {
         }
     }
 
+    public func deleteBatchKeys(windowEndBeforeMillis: Int64) async throws -> Int {
+        try await write { db in
+            try db.run("DELETE FROM batches WHERE window_end < ?1", [.integer(windowEndBeforeMillis)])
+        }
+    }
+
     /// ` AND c.column = ?N` for each set field of `filter`, appending the values to `bindings`.
     private static func filterSQL(_ filter: RowFilter, bindings: inout [SQLiteValue]) -> String {
         var sql = ""

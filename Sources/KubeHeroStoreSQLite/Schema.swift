@@ -104,6 +104,9 @@ enum Schema {
             ) STRICT;
             CREATE INDEX gaps_cluster_reported ON gaps (cluster, reported_at);
             """),
+        Migration(version: 2, summary: "index batch keys by window end, for pruning", sql: """
+            CREATE INDEX batches_by_window_end ON batches (window_end);
+            """),
     ]
 
     /// One usage table of migration 1 (minute and hour rows have the same shape). Frozen with it.

@@ -68,6 +68,10 @@ struct IngestRobustnessTests {
         ("containers[1].cgroupID", { @Sendable (b: inout UsageBatch) in b.containers[1].cgroupID = b.containers[0].cgroupID }),
         ("containers[0].labels[bad key!]", { @Sendable (b: inout UsageBatch) in b.containers[0].identity.labels["bad key!"] = "x" }),
         ("agentInstanceID", { @Sendable (b: inout UsageBatch) in b.agentInstanceID = "" }),
+        // Older than the 14-day minute retention: its key may already be forgotten.
+        ("windowStartUnixMillis", { @Sendable (b: inout UsageBatch) in b.windowStartUnixMillis -= 20 * 86_400_000 }),
+        // A node whose clock runs a day ahead.
+        ("windowStartUnixMillis", { @Sendable (b: inout UsageBatch) in b.windowStartUnixMillis += 86_400_000 }),
     ] as [(String, @Sendable (inout UsageBatch) -> Void)])
     func impossibleValues(field: String, mutate: @Sendable (inout UsageBatch) -> Void) async throws {
         try await withTestHub { hub in

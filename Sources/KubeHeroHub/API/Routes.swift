@@ -234,14 +234,18 @@ struct CostRoutes: Sendable {
                 nowMillis: hub.now(), minuteRetentionMillis: hub.settings.minuteRetentionMillis
             )
             var steps = [CostStepResult]()
+            var resolutions = Set<String>()
+            let planner = CostPlanner(store: hub.store)
             for step in p.steps {
-                let groups = try await hub.store.costs(CostQuery(range: step, aggregation: p.aggregation, filter: p.filter, resolution: p.resolution))
+                let (resolution, groups) = try await planner.costs(range: step, aggregation: p.aggregation, filter: p.filter, preferred: p.resolution)
+                resolutions.insert(resolution)
                 steps.append(CostStepResult(
                     start: Timestamp.rfc3339(millis: step.startUnixMillis), end: Timestamp.rfc3339(millis: step.endUnixMillis),
                     groups: groups.map(CostGroupResult.init)
                 ))
             }
-            return try json(CostsResponse(window: p.windowText, aggregate: p.aggregation.description, resolution: p.resolution.rawValue, steps: steps))
+            let resolution = resolutions.count == 1 ? resolutions.first! : "hour+minute"
+            return try json(CostsResponse(window: p.windowText, aggregate: p.aggregation.description, resolution: resolution, steps: steps))
         }
         group.get("series") { request, _ in
             var query = try queryDictionary(request)

@@ -193,7 +193,8 @@ public final class Hub: Sendable {
         )
         let service = IngestService(
             store: services.store, pricer: pricer, committer: committer, registry: services.registry,
-            metrics: services.metrics, limits: options.settings.batchLimits, now: services.now, logger: logger
+            metrics: services.metrics, limits: options.settings.batchLimits,
+            horizonMillis: options.settings.minuteRetentionMillis, now: services.now, logger: logger
         )
         return GRPCServer(transport: transport, services: [service])
     }
@@ -261,8 +262,13 @@ struct RetentionService: Service {
                     let t = now()
                     let minutes = try await store.deleteRows(resolution: .minute, beforeMillis: t - settings.minuteRetentionMillis)
                     let hours = try await store.deleteRows(resolution: .hour, beforeMillis: t - settings.hourRetentionMillis)
-                    if minutes + hours > 0 {
-                        logger.info("retention", metadata: ["minuteRowsDeleted": "\(minutes)", "hourRowsDeleted": "\(hours)"])
+                    // Ingest refuses batches older than the minute retention, so their keys
+                    // are no longer needed for de-duplication.
+                    let keys = try await store.deleteBatchKeys(windowEndBeforeMillis: t - settings.minuteRetentionMillis)
+                    if minutes + hours + keys > 0 {
+                        logger.info("retention", metadata: [
+                            "minuteRowsDeleted": "\(minutes)", "hourRowsDeleted": "\(hours)", "batchKeysDeleted": "\(keys)",
+                        ])
                     }
                 } catch {
                     logger.warning("retention sweep failed; retrying next interval", metadata: ["error": "\(error)"])

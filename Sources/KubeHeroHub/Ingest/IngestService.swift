@@ -23,12 +23,18 @@ public struct IngestService: WireIngest.ServiceProtocol {
     let registry: StreamRegistry
     let metrics: HubMetrics
     let limits: BatchLimits
+    /// How far back a batch may reach: the hub remembers batch keys (and keeps minute rows)
+    /// this long, so an older batch could not be told from a re-send and is refused.
+    let horizonMillis: Int64
     let now: @Sendable () -> Int64
     let logger: Logger
 
+    /// How far ahead of the hub's clock a batch may end (node clock skew).
+    static let maxFutureMillis: Int64 = 10 * 60_000
+
     public init(
         store: any HubStore, pricer: BatchPricer, committer: IngestCommitter, registry: StreamRegistry,
-        metrics: HubMetrics, limits: BatchLimits = .standard, now: @escaping @Sendable () -> Int64, logger: Logger
+        metrics: HubMetrics, limits: BatchLimits = .standard, horizonMillis: Int64, now: @escaping @Sendable () -> Int64, logger: Logger
     ) {
         self.store = store
         self.pricer = pricer
@@ -36,6 +42,7 @@ public struct IngestService: WireIngest.ServiceProtocol {
         self.registry = registry
         self.metrics = metrics
         self.limits = limits
+        self.horizonMillis = horizonMillis
         self.now = now
         self.logger = logger
     }
@@ -109,6 +116,7 @@ public struct IngestService: WireIngest.ServiceProtocol {
         do throws(ValidationError) {
             batch = try UsageBatch(wire: wire)
             try batch.validate(limits: limits)
+            try checkWindow(batch)
         } catch {
             metrics.rejected()
             logger.warning("rejected batch", metadata: [
@@ -138,6 +146,24 @@ public struct IngestService: WireIngest.ServiceProtocol {
                 $0.sequence = batch.sequence
                 $0.duplicate = outcome == .duplicate
             }
+        }
+    }
+
+    /// Refuses batches the hub could not de-duplicate (older than its horizon) and batches
+    /// from a node whose clock runs far ahead.
+    func checkWindow(_ batch: UsageBatch) throws(ValidationError) {
+        let t = now()
+        if batch.windowEndUnixMillis < t - horizonMillis {
+            throw ValidationError(
+                field: "windowStartUnixMillis",
+                "batch ended at \(Timestamp.rfc3339(millis: batch.windowEndUnixMillis)), more than \(DurationText.format(millis: horizonMillis)) ago: older than the hub keeps minute data and batch keys"
+            )
+        }
+        if batch.windowEndUnixMillis > t + Self.maxFutureMillis {
+            throw ValidationError(
+                field: "windowStartUnixMillis",
+                "batch ends at \(Timestamp.rfc3339(millis: batch.windowEndUnixMillis)), more than 10 minutes after the hub's time \(Timestamp.rfc3339(millis: t)): check the node's clock"
+            )
         }
     }
 
