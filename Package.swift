@@ -18,6 +18,7 @@ let package = Package(
     products: [
         .executable(name: "kubehero", targets: ["kubehero"]),
         .executable(name: "kubehero-hub", targets: ["kubehero-hub"]),
+        .executable(name: "kubehero-agent", targets: ["kubehero-agent"]),
         .executable(name: "kubehero-bench", targets: ["kubehero-bench"]),
         .library(name: "KubeHeroCore", targets: ["KubeHeroCore"]),
         .library(name: "KubeHeroWire", targets: ["KubeHeroWire"]),
@@ -149,11 +150,41 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "KubeHeroAgent",
+            dependencies: [
+                "KubeHeroCore",
+                "KubeHeroWire",
+                "KubeHeroIngestClient",
+                "KubeHeroPKI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executables (thin)
 
         .executableTarget(
             name: "kubehero",
             dependencies: ["KubeHeroCLI"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kubehero-agent",
+            dependencies: [
+                "KubeHeroAgent",
+                "KubeHeroCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -180,6 +211,16 @@ let package = Package(
 
         // MARK: Tests
 
+        .testTarget(
+            name: "KubeHeroAgentTests",
+            dependencies: [
+                "KubeHeroAgent", "KubeHeroCore", "KubeHeroWire", "KubeHeroIngestClient", "KubeHeroHub", "KubeHeroCLI", "KubeHeroPKI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KubeHeroCoreTests",
             dependencies: ["KubeHeroCore"],

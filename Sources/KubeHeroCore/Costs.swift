@@ -112,10 +112,13 @@ public struct TimeRange: Hashable, Sendable, Codable {
     }
 }
 
-/// Parses durations as people write them: `90s`, `15m`, `24h`, `7d`, `2w`.
+/// Parses durations as people write them: `500ms`, `90s`, `15m`, `24h`, `7d`, `2w`.
 public enum DurationText {
     /// Milliseconds in the duration, or a `ValidationError` naming `field`.
     public static func parseMillis(_ text: String, field: String) throws(ValidationError) -> Int64 {
+        if text.hasSuffix("ms"), let n = Int64(text.dropLast(2)), n > 0 {
+            return n
+        }
         guard let unit = text.last, let n = Int64(text.dropLast()), n > 0 else {
             throw ValidationError(field: field, "\"\(text)\" is not a duration: use a positive number and one of s, m, h, d, w (e.g. 24h, 7d)")
         }

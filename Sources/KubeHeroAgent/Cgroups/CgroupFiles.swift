@@ -1,0 +1,144 @@
+import Glibc
+
+/// Cgroup counter files read with plain `open`/`read`/`close` into a buffer the caller reuses, and
+/// parsed as bytes: this runs for every container every tick, so it allocates nothing per file.
+enum CgroupFile {
+    enum Outcome: Equatable {
+        /// The file's first `n` bytes are in the buffer (all of it unless the buffer filled up).
+        case bytes(Int)
+        /// The file, or its cgroup, no longer exists.
+        case gone
+        case failed(errno: Int32)
+    }
+
+    static func read(_ path: String, into buffer: UnsafeMutableRawBufferPointer) -> Outcome {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return outcome(errno) }
+        defer { close(fd) }
+        var filled = 0
+        while filled < buffer.count {
+            let n = Glibc.read(fd, buffer.baseAddress! + filled, buffer.count - filled)
+            if n > 0 {
+                filled += n
+            } else if n == 0 {
+                break
+            } else if errno != EINTR {
+                return outcome(errno)
+            }
+        }
+        return .bytes(filled)
+    }
+
+    /// A removed cgroup's files answer ENOENT on open, ENODEV on read of a still-open file.
+    private static func outcome(_ error: Int32) -> Outcome {
+        error == ENOENT || error == ENODEV || error == ENOTDIR ? .gone : .failed(errno: error)
+    }
+
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    enum Inode: Equatable {
+        case directory(UInt64)
+        case notADirectory
+        case gone
+        case failed(errno: Int32)
+    }
+
+    /// The inode of a directory: a cgroup's id on v2 (what `bpf_get_current_cgroup_id` returns).
+    static func directoryInode(_ path: String) -> Inode {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let error = errno
+            return error == ENOENT || error == ENOTDIR ? .gone : .failed(errno: error)
+        }
+        return (info.st_mode & S_IFMT) == S_IFDIR ? .directory(UInt64(info.st_ino)) : .notADirectory
+    }
+
+    /// The number a single-value file holds (`memory.current`, `cpuacct.usage`: digits, newline).
+    static func parseUInt(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        var index = 0
+        return parseDigits(bytes, at: &index)
+    }
+
+    /// The value of `key` in a flat-keyed file (`cpu.stat`, `memory.stat`: one `key value` per line).
+    static func value(forKey key: [UInt8], in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        var lineStart = 0
+        while lineStart < bytes.count {
+            if matches(key, in: bytes, at: lineStart) {
+                var index = lineStart + key.count + 1
+                return parseDigits(bytes, at: &index)
+            }
+            guard let newline = firstNewline(in: bytes, from: lineStart) else { return nil }
+            lineStart = newline + 1
+        }
+        return nil
+    }
+
+    private static func matches(_ key: [UInt8], in bytes: UnsafeRawBufferPointer, at start: Int) -> Bool {
+        guard start + key.count < bytes.count, bytes[start + key.count] == UInt8(ascii: " ") else { return false }
+        for i in 0..<key.count where bytes[start + i] != key[i] { return false }
+        return true
+    }
+
+    private static func firstNewline(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var i = start
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "\n") { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Decimal digits at `index` up to a newline, space or the end; nil if there are none, if
+    /// anything else follows, or on overflow.
+    private static func parseDigits(_ bytes: UnsafeRawBufferPointer, at index: inout Int) -> UInt64? {
+        var value: UInt64 = 0
+        var digits = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte >= 0x30 && byte <= 0x39 {
+                let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, o2) = times10.addingReportingOverflow(UInt64(byte - 0x30))
+                if o1 || o2 { return nil }
+                value = sum
+                digits += 1
+                index += 1
+            } else if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: " ") {
+                break
+            } else {
+                return nil
+            }
+        }
+        return digits > 0 ? value : nil
+    }
+
+    static func describe(_ error: Int32) -> String {
+        String(cString: strerror(error))
+    }
+}
+
+/// Small text files read whole (mountinfo, `cgroup.controllers`): at start-up and discovery only.
+enum CgroupFileText {
+    static func read(_ path: String, limit: Int = 16 << 20) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw CgroupError(.unreadable, path: path, CgroupFile.describe(errno)) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if n > 0 {
+                bytes.append(contentsOf: chunk[0..<n])
+                if bytes.count > limit {
+                    throw CgroupError(.unreadable, path: path, "larger than \(limit) bytes")
+                }
+            } else if n == 0 {
+                break
+            } else if errno != EINTR {
+                throw CgroupError(.unreadable, path: path, CgroupFile.describe(errno))
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
