@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
@@ -123,8 +124,10 @@ let package = Package(
                 "KubeHeroStoreSQLite",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: nio),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -139,6 +142,8 @@ let package = Package(
             dependencies: [
                 "KubeHeroCore",
                 "KubeHeroPKI",
+                // For `kubehero demo` (cgroup mounts); no database driver comes with it.
+                "KubeHeroAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: nio),
@@ -158,9 +163,11 @@ let package = Package(
                 "KubeHeroIngestClient",
                 "KubeHeroPKI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: nio),
+                .product(name: "NIOHTTP1", package: nio),
                 .product(name: "NIOPosix", package: nio),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -203,7 +210,9 @@ let package = Package(
                 "KubeHeroIngestClient",
                 "KubeHeroHub",
                 "KubeHeroCLI",
+                "KubeHeroPKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Benchmarks/kubehero-bench",
             swiftSettings: swiftSettings
@@ -211,11 +220,27 @@ let package = Package(
 
         // MARK: Tests
 
+        .target(
+            name: "KubeHeroTestSupport",
+            dependencies: [
+                "KubeHeroHub", "KubeHeroCLI", "KubeHeroIngestClient", "KubeHeroPKI", "KubeHeroCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/KubeHeroTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KubeHeroAgentTests",
             dependencies: [
                 "KubeHeroAgent", "KubeHeroCore", "KubeHeroWire", "KubeHeroIngestClient", "KubeHeroHub", "KubeHeroCLI", "KubeHeroPKI",
+                "KubeHeroTestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             resources: [.copy("Fixtures")],
@@ -259,7 +284,7 @@ let package = Package(
             name: "KubeHeroHubTests",
             dependencies: [
                 "KubeHeroHub", "KubeHeroCLI", "KubeHeroIngestClient", "KubeHeroWire", "KubeHeroPKI",
-                "KubeHeroCore", "KubeHeroStore", "KubeHeroStoreSQLite", "KubeHeroPricing",
+                "KubeHeroCore", "KubeHeroStore", "KubeHeroStoreSQLite", "KubeHeroPricing", "KubeHeroTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

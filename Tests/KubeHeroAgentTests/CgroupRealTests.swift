@@ -16,13 +16,6 @@ struct CgroupRealTests {
         String(repeating: String(format: "%08x", seed), count: 8)
     }
 
-    /// The hierarchies a v2-walking test creates its cgroups in: v2, plus v1 memory when v2 has none.
-    static func v2Hierarchies() throws -> [CgroupMount] {
-        let v2 = try #require(CgroupTestHost.v2)
-        if CgroupTestHost.v2Controllers.contains("memory") { return [v2] }
-        return [v2] + [CgroupTestHost.v1Memory].compactMap { $0 }
-    }
-
     @Test("default options walk this host's v2 mount and report the v1 mounts beside it")
     func defaultOptions() throws {
         let v2 = try #require(CgroupTestHost.v2)
@@ -35,7 +28,7 @@ struct CgroupRealTests {
 
     @Test("v2 walk: discovery finds the test's pod containers; CPU and memory readings follow real processes")
     func v2BurnerAndHog() async throws {
-        let cgroups = try TestCgroups(in: Self.v2Hierarchies())
+        let cgroups = try TestCgroups(in: CgroupTestHost.v2Hierarchies())
         defer { #expect(cgroups.removeAll().isEmpty, "cgroups left behind") }
         let v2 = try #require(CgroupTestHost.v2)
         let burnerPath = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234_5678.slice/cri-containerd-\(Self.hex(1)).scope"
@@ -73,7 +66,7 @@ struct CgroupRealTests {
         try await Task.sleep(for: .seconds(1))
         let after = try #require(sampler.read([burnerContainer]).first)
         let process1 = try burner.cpuNanos()
-        let own = try CgroupFixtures.counterFile(cgroups.directory(burnerPath, in: v2) + "/cpu.stat", key: "usage_usec") * 1000
+        let own = try cgroups.cpuUsageNanos(burnerPath)
         let grown = Int64(after.cpuUsageNanos) - Int64(before.cpuUsageNanos)
         let burned = Int64(process1) - Int64(process0)
         print("v2 cpu.stat: cgroup grew \(grown / 1_000_000) ms, burner used \(burned / 1_000_000) ms")
@@ -83,16 +76,9 @@ struct CgroupRealTests {
 
         // Memory: the hog's 64 MiB, read from v2 memory.* or, on hybrid hosts, v1 at the same path.
         let reading = try #require(sampler.read([hogContainer]).first)
-        let memoryDirectory: String
-        let expected: UInt64
-        if let v1 = cgroups.hierarchies.first(where: { $0.controllers.contains("memory") }) {
-            memoryDirectory = cgroups.directory(hogPath, in: v1)
-            expected = try CgroupFixtures.counterFile(memoryDirectory + "/memory.usage_in_bytes") - CgroupFixtures.counterFile(memoryDirectory + "/memory.stat", key: "total_inactive_file")
-        } else {
-            memoryDirectory = cgroups.directory(hogPath, in: v2)
-            expected = try CgroupFixtures.counterFile(memoryDirectory + "/memory.current") - CgroupFixtures.counterFile(memoryDirectory + "/memory.stat", key: "inactive_file")
-        }
-        print("memory from \(memoryDirectory): working set \(reading.memoryWorkingSetBytes >> 20) MiB")
+        let expected = try cgroups.workingSetBytes(hogPath)
+        let memoryHierarchy = cgroups.hierarchies.first { $0.controllers.contains("memory") } ?? v2
+        print("memory from \(cgroups.directory(hogPath, in: memoryHierarchy)): working set \(reading.memoryWorkingSetBytes >> 20) MiB")
         #expect(reading.memoryWorkingSetBytes >= 62 << 20 && reading.memoryWorkingSetBytes <= 112 << 20)
         let difference = Int64(reading.memoryWorkingSetBytes) - Int64(expected)
         #expect(abs(difference) < 4 << 20, "the files say \(expected)")
@@ -141,7 +127,7 @@ struct CgroupRealTests {
         try await Task.sleep(for: .seconds(1))
         let after = try #require(sampler.read([burnerContainer]).first)
         let process1 = try burner.cpuNanos()
-        let own = try CgroupFixtures.counterFile(cgroups.directory(path, in: cpuacct) + "/cpuacct.usage")
+        let own = try cgroups.cpuUsageNanos(path)
         let grown = Int64(after.cpuUsageNanos) - Int64(before.cpuUsageNanos)
         let burned = Int64(process1) - Int64(process0)
         print("v1 cpuacct.usage: cgroup grew \(grown / 1_000_000) ms, burner used \(burned / 1_000_000) ms")
@@ -150,8 +136,7 @@ struct CgroupRealTests {
         #expect(own >= after.cpuUsageNanos && own - after.cpuUsageNanos < 100_000_000)
 
         let memory = try #require(sampler.read([containers[0]]).first).memoryWorkingSetBytes
-        let memoryDirectory = cgroups.directory(hogPath, in: v1Memory)
-        let expected = try CgroupFixtures.counterFile(memoryDirectory + "/memory.usage_in_bytes") - CgroupFixtures.counterFile(memoryDirectory + "/memory.stat", key: "total_inactive_file")
+        let expected = try cgroups.workingSetBytes(hogPath)
         print("v1 memory: working set \(memory >> 20) MiB")
         #expect(memory >= 62 << 20 && memory <= 112 << 20)
         #expect(abs(Int64(memory) - Int64(expected)) < 4 << 20, "the files say \(expected)")
@@ -160,7 +145,7 @@ struct CgroupRealTests {
     @Test("a container whose cgroup is removed after one read is left out of the next, and out of discovery")
     func vanishedContainer() throws {
         let v2 = try #require(CgroupTestHost.v2)
-        let cgroups = try TestCgroups(in: Self.v2Hierarchies())
+        let cgroups = try TestCgroups(in: CgroupTestHost.v2Hierarchies())
         defer { #expect(cgroups.removeAll().isEmpty, "cgroups left behind") }
         let gone = "kubepods/besteffort/pod1111-2222/\(Self.hex(4))"
         let stays = "kubepods/besteffort/pod1111-2222/\(Self.hex(5))"
@@ -178,7 +163,7 @@ struct CgroupRealTests {
     @Test("reading 200 containers: a measurement, printed (not asserted)")
     func twoHundredContainers() throws {
         let v2 = try #require(CgroupTestHost.v2)
-        let cgroups = try TestCgroups(in: Self.v2Hierarchies())
+        let cgroups = try TestCgroups(in: CgroupTestHost.v2Hierarchies())
         defer { #expect(cgroups.removeAll().isEmpty, "cgroups left behind") }
         for i in 0..<200 {
             try cgroups.make("kubepods/burstable/pod\(String(format: "%08x", i))-0000/\(Self.hex(1000 + i))")

@@ -18,7 +18,24 @@ struct MetadataDecodingTests {
             try KubeletPodList.decode(MetadataFixtures.data(MetadataFixtures.truncated), from: Self.url)
         }
         #expect(error?.code == .malformedJSON)
-        #expect(error?.description.hasPrefix("kubelet at \(Self.url): the answer is not a PodList: not valid JSON") == true, "\(error.map { "\($0)" } ?? "")")
+        #expect(error?.description == "kubelet at \(Self.url): the answer is not a PodList: not valid JSON: the answer ends after 5200 bytes, inside items[0].status (truncated?)")
+    }
+
+    @Test("a syntax error names line, column and JSON path", arguments: [
+        ("{\"items\": [{\"metadata\": }]}", "unexpected character at line 1, column 25, inside items[0].metadata"),
+        ("{\"items\": [\n  {\"metadata\": {\"name\": \"a\" \"uid\": \"b\"}}]}", "unexpected character at line 2, column 29, inside items[0].metadata"),
+        ("{\"items\": [{\"metadata\": {\"name\": \"web", "the answer ends after 37 bytes, inside items[0].metadata.name (truncated?)"),
+        ("{\"items\": [] } trailing", "unexpected character at line 1, column 16"),
+        ("{\"items\": [tru", "the answer ends after 14 bytes, inside items[0] (truncated?)"),
+    ])
+    func syntaxErrorLocated(json: String, expected: String) {
+        #expect(Self.decodeError(json)?.reason == "the answer is not a PodList: not valid JSON: \(expected)")
+    }
+
+    @Test("hostile nesting is refused without exhausting the stack")
+    func deepNesting() {
+        let error = Self.decodeError(String(repeating: "[", count: 200_000))
+        #expect(error?.code == .malformedJSON)
     }
 
     @Test("a wrong type names its JSON path")
@@ -49,7 +66,7 @@ struct MetadataDecodingTests {
     @Test("an HTML error page is not JSON")
     func notJSON() {
         let error = Self.decodeError("<html><body>502 Bad Gateway</body></html>")
-        #expect(error?.reason.hasPrefix("the answer is not a PodList: not valid JSON") == true)
+        #expect(error?.reason == "the answer is not a PodList: not valid JSON: unexpected character at line 1, column 1")
     }
 
     @Test("unknown fields and absent optional ones are fine")

@@ -1,3 +1,4 @@
+import KubeHeroTestSupport
 import KubeHeroCore
 @testable import KubeHeroHub
 import KubeHeroPricing

@@ -1,3 +1,4 @@
+import KubeHeroTestSupport
 import Foundation
 import KubeHeroCLI
 import KubeHeroCore

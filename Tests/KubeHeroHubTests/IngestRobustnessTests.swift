@@ -1,3 +1,4 @@
+import KubeHeroTestSupport
 import Foundation
 import GRPCCore
 import KubeHeroCLI

@@ -45,7 +45,7 @@ struct PosixFile {
     }
 
     func size() throws(SpoolError) -> Int64 {
-        var st = stat()
+        var st = Glibc.stat()
         if fstat(fd, &st) != 0 { throw .io("stat", path: path) }
         return Int64(st.st_size)
     }

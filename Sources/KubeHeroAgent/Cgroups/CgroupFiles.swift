@@ -47,7 +47,7 @@ enum CgroupFile {
 
     /// The inode of a directory: a cgroup's id on v2 (what `bpf_get_current_cgroup_id` returns).
     static func directoryInode(_ path: String) -> Inode {
-        var info = stat()
+        var info = Glibc.stat()
         guard stat(path, &info) == 0 else {
             let error = errno
             return error == ENOENT || error == ENOTDIR ? .gone : .failed(errno: error)

@@ -25,14 +25,14 @@ public struct KubeletPodList: Decodable, Hashable, Sendable {
         do {
             return try JSONDecoder().decode(KubeletPodList.self, from: data)
         } catch let error as DecodingError {
-            throw KubeletError(.malformedJSON, url: url, "the answer is not a PodList: \(describe(error))")
+            throw KubeletError(.malformedJSON, url: url, "the answer is not a PodList: \(describe(error, in: data))")
         } catch {
             throw KubeletError(.malformedJSON, url: url, "the answer is not a PodList: \(error)")
         }
     }
 
-    /// `items[3].metadata.name: missing`, or what the JSON parser said when it is not JSON.
-    static func describe(_ error: DecodingError) -> String {
+    /// `items[3].metadata.name: missing`; when it is not JSON at all, where the JSON stops.
+    static func describe(_ error: DecodingError, in data: Data) -> String {
         switch error {
         case let .keyNotFound(key, context):
             return "\(jsonPath(context.codingPath + [key])): missing"
@@ -42,6 +42,7 @@ public struct KubeletPodList: Decodable, Hashable, Sendable {
             return "\(jsonPath(context.codingPath)): expected \(jsonTypeName(type)), got null"
         case let .dataCorrupted(context):
             if context.codingPath.isEmpty {
+                if let failure = JSONSyntaxLocator.firstError(in: data) { return "not valid JSON: \(failure.description)" }
                 let detail = context.underlyingError.map { "\($0)" } ?? context.debugDescription
                 return "not valid JSON (\(detail))"
             }

@@ -121,9 +121,10 @@ public struct PodMetadataSnapshot: Sendable {
     ///
     /// - Kubernetes cgroups: namespace `unknown`, pod = the pod UID, container = the short
     ///   (12-character) container id.
-    /// - Cgroups matched by `--match` outside Kubernetes (`outsideKubernetes`): namespace
-    ///   `cgroup`, pod = the cgroup's parent directory, container = the short container id or the
-    ///   cgroup's directory name.
+    /// - Cgroups matched by `--match` outside Kubernetes (`outsideKubernetes`): a path ending in
+    ///   `NAMESPACE/POD/CONTAINER` names all three (so `demo/payments/api-1/app` is payments/api-1/app);
+    ///   a shorter one gets namespace `cgroup`, pod = the parent directory, container = the
+    ///   directory name.
     ///
     /// Missing parts fall back to the parent directory, the directory and `nodeName`; every name
     /// is 1-253 bytes.
@@ -140,8 +141,10 @@ public struct PodMetadataSnapshot: Sendable {
         }
         let name = container.containerID.flatMap { $0.isEmpty ? nil : String($0.prefix(12)) }
             ?? directory ?? "cgroup-\(container.cgroupID)"
+        var namespace = outsideKubernetes ? "cgroup" : "unknown"
+        if outsideKubernetes, parts.count >= 3 { namespace = boundedName(parts[parts.count - 3], fallback: "cgroup") }
         return ContainerIdentity(
-            namespace: outsideKubernetes ? "cgroup" : "unknown",
+            namespace: namespace,
             pod: boundedName(pod, fallback: fallback),
             container: boundedName(name, fallback: "cgroup-\(container.cgroupID)"),
             podUID: boundedName(container.podUID ?? "", fallback: "")

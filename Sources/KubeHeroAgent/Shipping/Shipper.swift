@@ -71,8 +71,9 @@ public final class Shipper: Service {
     let logger: Logger
     let stats: ShipperStats
     let now: @Sendable () -> Int64
-    private let wakeups: AsyncStream<Void>
-    private let wake: AsyncStream<Void>.Continuation
+    /// The wake-up stream of the current session. Each session makes its own: cancelling a task
+    /// that awaits an AsyncStream finishes that stream, so one stream cannot outlive a session.
+    private let wake = Mutex<AsyncStream<Void>.Continuation?>(nil)
     private let shuttingDown = Mutex(false)
 
     public init(
@@ -88,18 +89,19 @@ public final class Shipper: Service {
         self.stats = stats
         self.now = now
         self.logger = logger
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Tells the shipper a batch was added to the queue.
-    public func notify() { wake.yield() }
+    public func notify() {
+        _ = wake.withLock { $0?.yield() }
+    }
 
     public func run() async throws {
         await withGracefulShutdownHandler {
             await self.loop()
         } onGracefulShutdown: {
             self.shuttingDown.withLock { $0 = true }
-            self.wake.yield()
+            self.notify()
         }
     }
 
@@ -145,13 +147,15 @@ public final class Shipper: Service {
                     for try await reply in stream.replies {
                         try await self.settle(reply)
                         settled.set()
-                        self.wake.yield()
+                        self.notify()
                     }
                     throw IngestClientError(description: "hub closed the stream")
                 }
+                let (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+                self.wake.withLock { $0 = wakeup }
                 group.addTask {
                     var sent = Set<UInt64>()
-                    var wakeups = self.wakeups.makeAsyncIterator()
+                    var wakeups = wakeups.makeAsyncIterator()
                     repeat {
                         let pending = (try? await self.offload { self.queue.pending() }) ?? []
                         let pendingSet = Set(pending.map(\.sequence))
@@ -172,6 +176,10 @@ public final class Shipper: Service {
                     } while await wakeups.next() != nil
                 }
                 // Either child finishing ends the session: the sender only when drained on shutdown.
+                defer {
+                    self.wake.withLock { $0 = nil }
+                    wakeup.finish()
+                }
                 try await group.next()
                 group.cancelAll()
             }

@@ -6,34 +6,36 @@ import KubeHeroIngestClient
 import KubeHeroPKI
 import Logging
 
+/// Shared by the test targets (a library target, not a test target, so both can link it).
+///
 /// A real hub for a test: temp data dir made by `HubDataDir.initialize`, a real SQLite file,
 /// the REST API over TLS and the ingest over mTLS, both on loopback ports the kernel picks.
-struct TestHub {
-    let dataDir: String
-    let adminToken: String
-    let addresses: HubAddresses
-    let hub: Hub
+public struct TestHub: Sendable {
+    public let dataDir: String
+    public let adminToken: String
+    public let addresses: HubAddresses
+    public let hub: Hub
 
-    var apiURL: String { "https://127.0.0.1:\(addresses.apiPort)" }
-    var caFile: String { dataDir + "/ca.pem" }
+    public var apiURL: String { "https://127.0.0.1:\(addresses.apiPort)" }
+    public var caFile: String { dataDir + "/ca.pem" }
 
     /// A fresh data dir (deleted afterwards by `withTestHub`).
-    static func makeDataDir() async throws -> (String, String) {
+    public static func makeDataDir() async throws -> (String, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kubehero-test-\(UUID().uuidString)").path
         let result = try await HubDataDir.initialize(path: dir, serverNames: [], apiURL: "https://127.0.0.1:0", logger: quietLogger)
         return (dir, result.adminToken)
     }
 
-    static var repositoryRoot: String {
+    public static var repositoryRoot: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     }
 
-    func client(token: String? = nil) throws -> HubClient {
+    public func client(token: String? = nil) throws -> HubClient {
         try HubClient(baseURL: apiURL, token: token ?? adminToken, caFile: caFile)
     }
 
     /// Registers a cluster through the REST API (key and CSR made here, like the CLI does).
-    func registerCluster(_ name: String, cloud: Cloud = .aws, region: String = "us-east-1", labels: [String: String] = [:]) async throws -> ClusterBundle {
+    public func registerCluster(_ name: String, cloud: Cloud = .aws, region: String = "us-east-1", labels: [String: String] = [:]) async throws -> ClusterBundle {
         let (key, csr) = try CSRMaker.makeKeyAndCSR(clusterName: name)
         let client = try client()
         do {
@@ -46,7 +48,7 @@ struct TestHub {
         }
     }
 
-    func ingestConfig(_ bundle: ClusterBundle) -> IngestClientConfiguration {
+    public func ingestConfig(_ bundle: ClusterBundle) -> IngestClientConfiguration {
         IngestClientConfiguration(
             host: "127.0.0.1", port: addresses.ingestPort, certificatePEM: bundle.certificatePEM,
             privateKeyPEM: bundle.privateKeyPEM, caCertificatePEM: bundle.caCertificatePEM
@@ -54,7 +56,7 @@ struct TestHub {
     }
 
     /// Runs `body` with a REST client, shutting it down either way.
-    func withClient<R>(token: String? = nil, _ body: (HubClient) async throws -> R) async throws -> R {
+    public func withClient<R>(token: String? = nil, _ body: (HubClient) async throws -> R) async throws -> R {
         let c = try client(token: token)
         do {
             let r = try await body(c)
@@ -67,7 +69,7 @@ struct TestHub {
     }
 }
 
-let quietLogger: Logger = {
+public let quietLogger: Logger = {
     var l = Logger(label: "kubehero-test")
     l.logLevel = .error
     return l
@@ -75,7 +77,7 @@ let quietLogger: Logger = {
 
 /// Runs a hub on `dataDir` (a new one if nil) for the duration of `body`, then shuts it down
 /// gracefully. The data dir is removed afterwards unless `keepDataDir`.
-func withTestHub<R: Sendable>(
+public func withTestHub<R: Sendable>(
     dataDir existing: (String, String)? = nil, keepDataDir: Bool = false,
     now: (@Sendable () -> Int64)? = nil,
     _ body: @Sendable (TestHub) async throws -> R
@@ -117,7 +119,7 @@ func withTestHub<R: Sendable>(
 }
 
 /// A batch of one minute (60 ticks of 1 s) on an m5.large node in us-east-1.
-func minuteBatch(
+public func minuteBatch(
     agent: String = "agent-1", sequence: UInt64, minuteStartMillis: Int64, node: String = "node-a",
     containers: [ContainerSamples]
 ) -> UsageBatch {
@@ -130,7 +132,7 @@ func minuteBatch(
 }
 
 /// A container with the same CPU and memory in every one of 60 ticks.
-func steadyContainer(
+public func steadyContainer(
     cgroupID: UInt64, namespace: String, pod: String, container: String = "app", labels: [String: String] = [:],
     cpuNanosPerTick: UInt64, memoryBytes: UInt64, cpuRequestMillicores: UInt32, memoryRequestBytes: UInt64,
     crossZoneBytesPerTick: UInt64 = 0
@@ -146,12 +148,12 @@ func steadyContainer(
 }
 
 /// The start of the minute two minutes ago: inside the default 24h window, and complete.
-func recentMinute() -> Int64 {
+public func recentMinute() -> Int64 {
     (Int64(Date().timeIntervalSince1970 * 1000) / 60_000 - 2) * 60_000
 }
 
 /// Runs a built executable from the same build directory as the tests.
-func runProduct(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+public func runProduct(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     var candidates = [binDir.appendingPathComponent(name).path]
     // On Linux the test runner is inside .build/<config>/; on some setups one level deeper.
