@@ -5,6 +5,10 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
+// On Linux, C structs such as `stat` and `dirent` are attributed to CoreFoundation (member import visibility).
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif

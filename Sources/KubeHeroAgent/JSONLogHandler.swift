@@ -1,5 +1,9 @@
 import Logging
 
+// On Linux, C structs such as `stat` and `dirent` are attributed to CoreFoundation (member import visibility).
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif

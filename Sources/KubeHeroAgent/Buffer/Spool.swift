@@ -2,6 +2,10 @@ import KubeHeroWire
 import Logging
 import Synchronization
 
+// On Linux, C structs such as `stat` and `dirent` are attributed to CoreFoundation (member import visibility).
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

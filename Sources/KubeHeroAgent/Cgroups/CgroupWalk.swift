@@ -1,3 +1,7 @@
+// On Linux, C structs such as `stat` and `dirent` are attributed to CoreFoundation (member import visibility).
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 import Glibc
 
 /// One pass over a cgroup tree: lists directories only (no counter files), depth-first, bounded

@@ -1,3 +1,7 @@
+// On Linux, C structs such as `stat` and `dirent` are attributed to CoreFoundation (member import visibility).
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 import Glibc
 import KubeHeroCore
 import Logging
