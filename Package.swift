@@ -75,13 +75,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KubeHeroAudit",
+            dependencies: [
+                "KubeHeroCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KubeHeroStore",
-            dependencies: ["KubeHeroCore"],
+            dependencies: ["KubeHeroCore", "KubeHeroAudit"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "KubeHeroStoreConformance",
-            dependencies: ["KubeHeroStore", "KubeHeroCore"],
+            dependencies: ["KubeHeroStore", "KubeHeroAudit", "KubeHeroCore"],
             swiftSettings: swiftSettings
         ),
         // System SQLite (Debian's libsqlite3-dev, installed by scripts/setup.sh). We drive
@@ -94,6 +102,7 @@ let package = Package(
             name: "KubeHeroStoreSQLite",
             dependencies: [
                 "KubeHeroStore",
+                "KubeHeroAudit",
                 "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: nio),
@@ -120,8 +129,10 @@ let package = Package(
                 "KubeHeroWire",
                 "KubeHeroPricing",
                 "KubeHeroPKI",
+                "KubeHeroAudit",
                 "KubeHeroStore",
                 "KubeHeroStoreSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -142,6 +153,7 @@ let package = Package(
             dependencies: [
                 "KubeHeroCore",
                 "KubeHeroPKI",
+                "KubeHeroAudit",
                 // For `kubehero demo` (cgroup mounts); no database driver comes with it.
                 "KubeHeroAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -247,6 +259,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KubeHeroAuditTests",
+            dependencies: ["KubeHeroAudit", "KubeHeroCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KubeHeroCoreTests",
             dependencies: ["KubeHeroCore"],
             swiftSettings: swiftSettings
@@ -268,7 +285,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KubeHeroStoreSQLiteTests",
-            dependencies: ["KubeHeroStoreSQLite", "KubeHeroStoreConformance", "KubeHeroStore", "KubeHeroCore"],
+            dependencies: ["KubeHeroStoreSQLite", "KubeHeroStoreConformance", "KubeHeroStore", "KubeHeroAudit", "KubeHeroCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

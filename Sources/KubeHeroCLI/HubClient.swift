@@ -180,6 +180,20 @@ public struct HubClient: Sendable {
     // MARK: - Transport
 
     func send<Response: Decodable>(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> Response {
+        let what = "\(method.rawValue) \(path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path)"
+        let (status, data) = try await sendBytes(method, path, body: body)
+        do {
+            return try JSONDecoder().decode(Response.self, from: data)
+        } catch {
+            throw HubError(
+                .unexpectedResponse, status: status,
+                "the hub's answer to \(what) is not what this CLI understands (\(Self.describe(decoding: error))); are the CLI and hub versions compatible?"
+            )
+        }
+    }
+
+    /// Sends a request and returns the body of a 2xx answer as it came; throws for the rest.
+    func sendBytes(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> (status: Int, data: Data) {
         let url = baseURL + path
         let what = "\(method.rawValue) \(path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path)"
         var request = HTTPClientRequest(url: url)
@@ -208,14 +222,7 @@ public struct HubClient: Sendable {
         guard (200..<300).contains(Int(status.code)) else {
             throw answerError(status: Int(status.code), data: data, what: what)
         }
-        do {
-            return try JSONDecoder().decode(Response.self, from: data)
-        } catch {
-            throw HubError(
-                .unexpectedResponse, status: Int(status.code),
-                "the hub's answer to \(what) is not what this CLI understands (\(Self.describe(decoding: error))); are the CLI and hub versions compatible?"
-            )
-        }
+        return (Int(status.code), data)
     }
 
     /// The error for a non-2xx answer: the hub's own error body when there is one.

@@ -206,3 +206,103 @@ public struct APIErrorBody: Sendable, Codable, Hashable {
     public var error: Detail
     public init(error: Detail) { self.error = error }
 }
+
+// MARK: - Tokens
+
+/// `POST /v1/tokens`: a new API token.
+public struct CreateTokenRequest: Sendable, Codable, Hashable {
+    public var name: String
+    /// `admin` or `viewer`.
+    public var role: String
+
+    public init(name: String, role: String) {
+        self.name = name
+        self.role = role
+    }
+}
+
+/// A token as listed: never its secret.
+public struct TokenInfo: Sendable, Codable, Hashable {
+    public var id: String
+    public var name: String
+    public var role: String
+    public var createdAt: String
+    public var revokedAt: String?
+
+    public init(id: String, name: String, role: String, createdAt: String, revokedAt: String? = nil) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
+}
+
+/// The answer to `POST /v1/tokens`: the only time the secret is shown.
+public struct CreatedToken: Sendable, Codable, Hashable {
+    public var token: TokenInfo
+    public var secret: String
+
+    public init(token: TokenInfo, secret: String) {
+        self.token = token
+        self.secret = secret
+    }
+}
+
+public struct TokenList: Sendable, Codable, Hashable {
+    public var tokens: [TokenInfo]
+    public init(tokens: [TokenInfo]) { self.tokens = tokens }
+}
+
+// MARK: - Audit log
+
+/// One signed checkpoint: the tree size it covers and the C2SP signed note.
+public struct AuditCheckpointInfo: Sendable, Codable, Hashable {
+    public var size: UInt64
+    public var note: String
+    public init(size: UInt64, note: String) {
+        self.size = size
+        self.note = note
+    }
+}
+
+public struct AuditCheckpointList: Sendable, Codable, Hashable {
+    public var checkpoints: [AuditCheckpointInfo]
+    public init(checkpoints: [AuditCheckpointInfo]) { self.checkpoints = checkpoints }
+}
+
+/// `GET /v1/audit/proof/inclusion`: hashes are lowercase hex, RFC 9162 order.
+public struct InclusionProofResponse: Sendable, Codable, Hashable {
+    public var index: UInt64
+    public var treeSize: UInt64
+    public var leafHash: String
+    public var hashes: [String]
+    public init(index: UInt64, treeSize: UInt64, leafHash: String, hashes: [String]) {
+        self.index = index
+        self.treeSize = treeSize
+        self.leafHash = leafHash
+        self.hashes = hashes
+    }
+}
+
+/// `GET /v1/audit/proof/consistency`.
+public struct ConsistencyProofResponse: Sendable, Codable, Hashable {
+    public var from: UInt64
+    public var to: UInt64
+    public var hashes: [String]
+    public init(from: UInt64, to: UInt64, hashes: [String]) {
+        self.from = from
+        self.to = to
+        self.hashes = hashes
+    }
+}
+
+/// `GET /v1/audit/keys`: the log's origin and every verifier key it has signed with.
+public struct AuditKeysResponse: Sendable, Codable, Hashable {
+    public var origin: String
+    public var keys: [String]
+    public init(origin: String, keys: [String]) {
+        self.origin = origin
+        self.keys = keys
+    }
+}

@@ -1,3 +1,4 @@
+import KubeHeroAudit
 import KubeHeroCore
 
 /// A registered cluster as stored.
@@ -115,6 +116,9 @@ public struct IngestRecord: Hashable, Sendable {
     public var sampleCount: Int
     public var droppedTicks: UInt64
     public var droppedBatches: UInt64
+    /// The audit entry the batch adds (a reported gap), appended in the batch's transaction;
+    /// nothing is appended for a duplicate.
+    public var audit: AuditDraft?
     /// Per-container 1-minute rows. Rows for a (container, minute) that already exists are
     /// added to it (a minute can span two batches); the hourly rollup is updated likewise.
     public var rows: [UsageRow]
@@ -122,8 +126,9 @@ public struct IngestRecord: Hashable, Sendable {
     public init(
         cluster: String, agentInstanceID: String, sequence: UInt64, node: String, receivedAtMillis: Int64,
         windowStartMillis: Int64, windowEndMillis: Int64, sampleCount: Int, droppedTicks: UInt64 = 0,
-        droppedBatches: UInt64 = 0, rows: [UsageRow]
+        droppedBatches: UInt64 = 0, audit: AuditDraft? = nil, rows: [UsageRow]
     ) {
+        self.audit = audit
         self.cluster = cluster
         self.agentInstanceID = agentInstanceID
         self.sequence = sequence
@@ -163,6 +168,47 @@ public struct GapRecord: Hashable, Sendable {
         self.reportedAtMillis = reportedAtMillis
         self.droppedTicks = droppedTicks
         self.droppedBatches = droppedBatches
+    }
+}
+
+/// A signed checkpoint as stored: the tree size it covers and the signed note.
+public struct CheckpointRecord: Hashable, Sendable {
+    public var size: UInt64
+    public var note: String
+    public var createdAtMillis: Int64
+
+    public init(size: UInt64, note: String, createdAtMillis: Int64) {
+        self.size = size
+        self.note = note
+        self.createdAtMillis = createdAtMillis
+    }
+}
+
+/// Which audit entries `auditEntries(matching:)` returns: oldest first, or newest first.
+public struct AuditQuery: Hashable, Sendable {
+    public var fromIndex: UInt64 = 0
+    public var action: String?
+    public var actor: String?
+    public var sinceMillis: Int64?
+    public var untilMillis: Int64?
+    public var limit: Int = 1000
+    /// Newest first instead of oldest first.
+    public var newestFirst = false
+    /// With `newestFirst`: only entries below this index.
+    public var beforeIndex: UInt64?
+
+    public init(
+        fromIndex: UInt64 = 0, action: String? = nil, actor: String? = nil, sinceMillis: Int64? = nil, untilMillis: Int64? = nil,
+        limit: Int = 1000, newestFirst: Bool = false, beforeIndex: UInt64? = nil
+    ) {
+        self.newestFirst = newestFirst
+        self.beforeIndex = beforeIndex
+        self.fromIndex = fromIndex
+        self.action = action
+        self.actor = actor
+        self.sinceMillis = sinceMillis
+        self.untilMillis = untilMillis
+        self.limit = limit
     }
 }
 
@@ -264,20 +310,24 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
 ///
 /// All times are Unix milliseconds, passed in by the caller (stores read no clock), so that
 /// tests drive time.
+///
+/// Every method that changes what the hub knows takes the audit entries that record it and
+/// appends them in the same transaction (fail closed): if they cannot be written, the change
+/// does not happen and the method throws.
 public protocol HubStore: Sendable {
     // MARK: Clusters and certificates
 
     /// Registers a cluster with its first certificate, atomically. Throws `.conflict` if an
     /// active cluster of that name exists or the serial is taken.
-    func createCluster(_ cluster: ClusterRecord, certificate: CertificateRecord) async throws
+    func createCluster(_ cluster: ClusterRecord, certificate: CertificateRecord, audit: [AuditDraft]) async throws
     /// The active (not removed) cluster of that name.
     func cluster(named name: String) async throws -> ClusterRecord?
     /// Active clusters, by name.
     func listClusters() async throws -> [ClusterRecord]
     /// Marks the cluster removed and revokes all its certificates. Throws `.notFound`.
-    func removeCluster(named name: String, atMillis: Int64) async throws
+    func removeCluster(named name: String, atMillis: Int64, audit: [AuditDraft]) async throws
     /// Adds a certificate for an active cluster and revokes its earlier ones. Throws `.notFound`.
-    func rotateCertificate(_ certificate: CertificateRecord, atMillis: Int64) async throws
+    func rotateCertificate(_ certificate: CertificateRecord, atMillis: Int64, audit: [AuditDraft]) async throws
     /// The certificate with that serial, revoked or not.
     func certificate(serialHex: String) async throws -> CertificateRecord?
     /// The cluster's newest unrevoked certificate.
@@ -285,9 +335,31 @@ public protocol HubStore: Sendable {
 
     // MARK: Tokens
 
-    func createToken(_ token: TokenRecord) async throws
+    func createToken(_ token: TokenRecord, audit: [AuditDraft]) async throws
     /// The unrevoked token whose secret hashes to `secretHashHex`.
     func token(secretHashHex: String) async throws -> TokenRecord?
+    /// All tokens, revoked ones included, oldest first.
+    func listTokens() async throws -> [TokenRecord]
+    /// Revokes an unrevoked token. Throws `.notFound`.
+    func revokeToken(id: String, atMillis: Int64, audit: [AuditDraft]) async throws
+
+    // MARK: Audit log
+
+    /// Appends entries on their own (events with no other state change), in one transaction;
+    /// returns them with their indexes.
+    func appendAudit(_ drafts: [AuditDraft]) async throws -> [AuditEntry]
+    /// Number of entries (the next index).
+    func auditSize() async throws -> UInt64
+    /// Entries matching the query, in index order.
+    func auditEntries(matching query: AuditQuery) async throws -> [AuditEntry]
+    /// Leaf hashes of entries [from, from + limit), in index order.
+    func auditLeafHashes(from: UInt64, limit: Int) async throws -> [TreeHash]
+    /// Stores a signed checkpoint; one per size (a second one for a size throws `.conflict`).
+    func addCheckpoint(_ checkpoint: CheckpointRecord) async throws
+    /// Checkpoints with size >= `fromSize`, by size, at most `limit`.
+    func checkpoints(fromSize: UInt64, limit: Int) async throws -> [CheckpointRecord]
+    /// The checkpoint with the largest size.
+    func latestCheckpoint() async throws -> CheckpointRecord?
 
     // MARK: Usage
 

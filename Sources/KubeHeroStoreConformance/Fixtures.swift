@@ -1,3 +1,4 @@
+import KubeHeroAudit
 import KubeHeroCore
 import KubeHeroStore
 
@@ -5,6 +6,11 @@ import KubeHeroStore
 enum Fixture {
     /// 2023-11-14T22:00:00Z: aligned to the hour, so minutes 0...59 after it share one hour row.
     static let t0: Int64 = 1_699_999_200_000
+
+    /// One audit entry recording an action, as the hub would pass it.
+    static func audit(_ action: AuditAction, subject: String = "fixture", at: Int64 = t0) -> [AuditDraft] {
+        [AuditDraft(timeMillis: at, actor: .token("t1"), action: action, subject: subject)]
+    }
     static let hour: Int64 = 3_600_000
 
     static func minute(_ i: Int64) -> Int64 { t0 + i * 60_000 }

@@ -1,3 +1,4 @@
+import KubeHeroAudit
 import KubeHeroCore
 import KubeHeroStore
 
@@ -302,6 +303,7 @@ private struct IngestTransaction {
                 .integer(Int64(bitPattern: record.droppedTicks)), .integer(Int64(bitPattern: record.droppedBatches)),
             ])
         }
+        if let audit = record.audit { _ = try SQLiteStore.appendAudit(db, [audit]) }
         return .committed
     }
 

@@ -1,4 +1,5 @@
 import CSQLite
+import KubeHeroAudit
 import KubeHeroCore
 import KubeHeroStore
 import Logging
@@ -143,7 +144,7 @@ public final class SQLiteStore: HubStore {
 
     // MARK: Clusters and certificates
 
-    public func createCluster(_ cluster: ClusterRecord, certificate: CertificateRecord) async throws {
+    public func createCluster(_ cluster: ClusterRecord, certificate: CertificateRecord, audit: [AuditDraft]) async throws {
         try await write { db in
             if try Self.activeClusterID(db, name: cluster.name) != nil {
                 throw StoreError(.conflict, "cluster \"\(cluster.name)\" already exists")
@@ -161,6 +162,7 @@ public final class SQLiteStore: HubStore {
             ) { $0.int64(at: 0) }
             guard let id else { throw StoreError(.backend, "SQLite database \(self.path): inserting cluster \"\(cluster.name)\" returned no id") }
             try Self.insertCertificate(db, certificate, clusterID: id)
+            _ = try Self.appendAudit(db, audit)
         }
     }
 
@@ -176,7 +178,7 @@ public final class SQLiteStore: HubStore {
         }
     }
 
-    public func removeCluster(named name: String, atMillis: Int64) async throws {
+    public func removeCluster(named name: String, atMillis: Int64, audit: [AuditDraft]) async throws {
         try await write { db in
             let id = try db.queryFirst(
                 "UPDATE clusters SET removed_at = ?2 WHERE name = ?1 AND removed_at IS NULL RETURNING id",
@@ -184,10 +186,11 @@ public final class SQLiteStore: HubStore {
             ) { $0.int64(at: 0) }
             guard let id else { throw StoreError(.notFound, "cluster \"\(name)\" not found") }
             try Self.revokeCertificates(db, clusterID: id, atMillis: atMillis)
+            _ = try Self.appendAudit(db, audit)
         }
     }
 
-    public func rotateCertificate(_ certificate: CertificateRecord, atMillis: Int64) async throws {
+    public func rotateCertificate(_ certificate: CertificateRecord, atMillis: Int64, audit: [AuditDraft]) async throws {
         try await write { db in
             guard let id = try Self.activeClusterID(db, name: certificate.clusterName) else {
                 throw StoreError(.notFound, "cluster \"\(certificate.clusterName)\" not found")
@@ -195,6 +198,7 @@ public final class SQLiteStore: HubStore {
             try Self.checkSerialIsFree(db, certificate.serialHex)
             try Self.revokeCertificates(db, clusterID: id, atMillis: atMillis)
             try Self.insertCertificate(db, certificate, clusterID: id)
+            _ = try Self.appendAudit(db, audit)
         }
     }
 
@@ -278,7 +282,7 @@ public final class SQLiteStore: HubStore {
 
     // MARK: Tokens
 
-    public func createToken(_ token: TokenRecord) async throws {
+    public func createToken(_ token: TokenRecord, audit: [AuditDraft]) async throws {
         try await write { db in
             if try db.queryFirst("SELECT 1 FROM tokens WHERE id = ?1", [.text(token.id)], { _ in true }) != nil {
                 throw StoreError(.conflict, "token \"\(token.id)\" already exists")
@@ -293,24 +297,50 @@ public final class SQLiteStore: HubStore {
                     .integer(token.createdAtMillis), .integer(token.revokedAtMillis),
                 ]
             )
+            _ = try Self.appendAudit(db, audit)
         }
+    }
+
+    public func listTokens() async throws -> [TokenRecord] {
+        let rows = try await read { db in
+            try db.query("SELECT id, name, role, secret_hash, created_at, revoked_at FROM tokens ORDER BY created_at, id", [], Self.tokenRow)
+        }
+        return try rows.map(tokenRecord)
+    }
+
+    public func revokeToken(id: String, atMillis: Int64, audit: [AuditDraft]) async throws {
+        try await write { db in
+            guard try db.queryFirst(
+                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL RETURNING 1", [.text(id), .integer(atMillis)], { _ in true }
+            ) != nil else {
+                throw StoreError(.notFound, "token \"\(id)\" not found or already revoked")
+            }
+            _ = try Self.appendAudit(db, audit)
+        }
+    }
+
+    private typealias TokenRow = (id: String, name: String, role: String, hash: String, created: Int64, revoked: Int64?)
+
+    private static func tokenRow(_ row: SQLiteStatement) -> TokenRow {
+        (id: row.text(at: 0), name: row.text(at: 1), role: row.text(at: 2), hash: row.text(at: 3),
+         created: row.int64(at: 4), revoked: row.optionalInt64(at: 5))
+    }
+
+    private func tokenRecord(_ row: TokenRow) throws -> TokenRecord {
+        guard let role = TokenRecord.Role(rawValue: row.role) else {
+            throw StoreError(.backend, "token \"\(row.id)\" has an unknown role \"\(row.role)\" in \(path)")
+        }
+        return TokenRecord(id: row.id, name: row.name, role: role, secretHashHex: row.hash, createdAtMillis: row.created, revokedAtMillis: row.revoked)
     }
 
     public func token(secretHashHex: String) async throws -> TokenRecord? {
         let row = try await read { db in
             try db.queryFirst(
                 "SELECT id, name, role, secret_hash, created_at, revoked_at FROM tokens WHERE secret_hash = ?1 AND revoked_at IS NULL",
-                [.text(secretHashHex)]
-            ) { row in
-                (id: row.text(at: 0), name: row.text(at: 1), role: row.text(at: 2), hash: row.text(at: 3),
-                 created: row.int64(at: 4), revoked: row.optionalInt64(at: 5))
-            }
+                [.text(secretHashHex)], Self.tokenRow
+            )
         }
-        guard let row else { return nil }
-        guard let role = TokenRecord.Role(rawValue: row.role) else {
-            throw StoreError(.backend, "token \"\(row.id)\" has an unknown role \"\(row.role)\" in \(path)")
-        }
-        return TokenRecord(id: row.id, name: row.name, role: role, secretHashHex: row.hash, createdAtMillis: row.created, revokedAtMillis: row.revoked)
+        return try row.map(tokenRecord)
     }
 }
 

@@ -107,6 +107,27 @@ enum Schema {
         Migration(version: 2, summary: "index batch keys by window end, for pruning", sql: """
             CREATE INDEX batches_by_window_end ON batches (window_end);
             """),
+        Migration(version: 3, summary: "audit log: append-only entries and signed checkpoints", sql: """
+            CREATE TABLE audit_entries (
+                idx INTEGER PRIMARY KEY,
+                at INTEGER NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                entry BLOB NOT NULL,
+                leaf BLOB NOT NULL
+            ) STRICT;
+            CREATE INDEX audit_entries_by_action ON audit_entries (action, idx);
+            CREATE INDEX audit_entries_by_actor ON audit_entries (actor, idx);
+            CREATE TRIGGER audit_entries_append_only_update BEFORE UPDATE ON audit_entries
+                BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+            CREATE TRIGGER audit_entries_append_only_delete BEFORE DELETE ON audit_entries
+                BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+            CREATE TABLE audit_checkpoints (
+                size INTEGER PRIMARY KEY,
+                note TEXT NOT NULL,
+                created_at INTEGER NOT NULL
+            ) STRICT;
+            """),
     ]
 
     /// One usage table of migration 1 (minute and hour rows have the same shape). Frozen with it.

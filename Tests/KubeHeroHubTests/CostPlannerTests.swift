@@ -22,7 +22,7 @@ struct CostPlannerTests {
             try await store.createCluster(
                 ClusterRecord(name: "c1", cloud: .aws, region: "us-east-1", labels: [:], createdAtMillis: t0),
                 certificate: CertificateRecord(serialHex: "01", clusterName: "c1", notBeforeMillis: t0, notAfterMillis: t0 + 1, pem: "")
-            )
+            , audit: [])
             let key = ContainerKey(cluster: "c1", node: "n", namespace: "ns", pod: "p", container: "c")
             var rows = [UsageRow]()
             for i in 0..<180 {

@@ -1,4 +1,5 @@
 import Foundation
+import KubeHeroAudit
 import KubeHeroCore
 import KubeHeroStore
 @testable import KubeHeroStoreSQLite
@@ -68,8 +69,8 @@ struct SQLiteStoreTests {
         let token = TokenRecord(id: "t", name: "ops", role: .admin, secretHashHex: "ab", createdAtMillis: t0)
 
         let first = try await SQLiteStore.open(path: path)
-        try await first.createCluster(cluster, certificate: certificate)
-        try await first.createToken(token)
+        try await first.createCluster(cluster, certificate: certificate, audit: [])
+        try await first.createToken(token, audit: [])
         #expect(try await first.ingest([record(sequence: 1, rows: 3)]) == [.committed])
         try await first.close()
 

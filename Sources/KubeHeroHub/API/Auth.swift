@@ -1,4 +1,5 @@
 import HTTPTypes
+import KubeHeroAudit
 import Hummingbird
 import KubeHeroPKI
 import KubeHeroStore
@@ -42,6 +43,9 @@ struct BearerAuthMiddleware: RouterMiddleware {
 }
 
 extension HubRequestContext {
+    /// Who the audit log says did it: the caller's token.
+    var auditActor: AuditActor { token.map { .token($0.id) } ?? .hub }
+
     /// Throws 403 unless the caller's token has the admin role.
     func requireAdmin() throws {
         guard token?.role == .admin else {

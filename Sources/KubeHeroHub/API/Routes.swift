@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import KubeHeroAudit
 import KubeHeroCore
 import KubeHeroPKI
 import KubeHeroStore
@@ -15,14 +16,16 @@ import Foundation
 public struct HubServices: Sendable {
     public var store: any HubStore
     public var ca: CertificateAuthority
+    public var audit: AuditLog
     public var registry: StreamRegistry
     public var metrics: HubMetrics
     public var settings: HubSettings
     public var now: @Sendable () -> Int64
 
-    public init(store: any HubStore, ca: CertificateAuthority, registry: StreamRegistry, metrics: HubMetrics, settings: HubSettings, now: @escaping @Sendable () -> Int64) {
+    public init(store: any HubStore, ca: CertificateAuthority, audit: AuditLog, registry: StreamRegistry, metrics: HubMetrics, settings: HubSettings, now: @escaping @Sendable () -> Int64) {
         self.store = store
         self.ca = ca
+        self.audit = audit
         self.registry = registry
         self.metrics = metrics
         self.settings = settings
@@ -58,6 +61,8 @@ public func buildRouter(_ hub: HubServices) -> Router<HubRequestContext> {
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(store: hub.store))
     ClusterRoutes(hub: hub).register(on: v1.group("clusters"))
     CostRoutes(hub: hub).register(on: v1)
+    TokenRoutes(hub: hub).register(on: v1.group("tokens"))
+    AuditRoutes(hub: hub).register(on: v1.group("audit"))
     return router
 }
 
@@ -128,7 +133,11 @@ struct ClusterRoutes: Sendable {
         group.delete(":name") { _, context in
             try context.requireAdmin()
             let c = try await existing(context)
-            try await hub.store.removeCluster(named: c.name, atMillis: hub.now())
+            let now = hub.now()
+            let current = try await hub.store.currentCertificate(cluster: c.name)
+            var audit = [AuditDraft(timeMillis: now, actor: context.auditActor, action: .clusterRemove, subject: "cluster/\(c.name)")]
+            if let current { audit.append(revoked(current, reason: "cluster removed", actor: context.auditActor, at: now)) }
+            try await hub.store.removeCluster(named: c.name, atMillis: now, audit: audit)
             let closed = hub.registry.revoke(cluster: c.name, reason: "cluster \(c.name) was removed")
             return try json(["removed": c.name, "closedStreams": "\(closed)"])
         }
@@ -138,7 +147,10 @@ struct ClusterRoutes: Sendable {
             let body = try await decodeBody(RotateCertificateRequest.self, request, context)
             let old = try await hub.store.currentCertificate(cluster: c.name)
             let signed = try sign(csr: body.csr, cluster: c.name, validityDays: body.validityDays)
-            try await hub.store.rotateCertificate(signed, atMillis: hub.now())
+            let now = hub.now()
+            var audit = [issued(signed, action: .certificateRotate, actor: context.auditActor, at: now)]
+            if let old { audit.append(revoked(old, reason: "rotated", actor: context.auditActor, at: now)) }
+            try await hub.store.rotateCertificate(signed, atMillis: now, audit: audit)
             if let old { hub.registry.revoke(serials: [old.serialHex], reason: "certificate \(old.serialHex) of cluster \(c.name) was rotated") }
             return try json(ClusterCertificateResponse(cluster: try await info(c, lastBatch: nil), certificate: signed.pem, caCertificate: hub.ca.certificatePEM))
         }
@@ -168,11 +180,31 @@ struct ClusterRoutes: Sendable {
         let now = hub.now()
         let cert = try sign(csr: body.csr, cluster: body.name, validityDays: body.validityDays)
         let record = ClusterRecord(name: body.name, cloud: body.cloud, region: body.region, labels: labels, createdAtMillis: now)
-        try await hub.store.createCluster(record, certificate: cert)
+        let audit = [
+            AuditDraft(timeMillis: now, actor: context.auditActor, action: .clusterRegister, subject: "cluster/\(record.name)", details: [
+                "cloud": .string(record.cloud.rawValue), "region": .string(record.region),
+                "labels": .object(record.labels.mapValues { .string($0) }),
+            ]),
+            issued(cert, action: .certificateIssue, actor: context.auditActor, at: now),
+        ]
+        try await hub.store.createCluster(record, certificate: cert, audit: audit)
         return try json(
             ClusterCertificateResponse(cluster: try await info(record, lastBatch: nil), certificate: cert.pem, caCertificate: hub.ca.certificatePEM),
             status: .created
         )
+    }
+
+    private func issued(_ cert: CertificateRecord, action: AuditAction, actor: AuditActor, at: Int64) -> AuditDraft {
+        AuditDraft(timeMillis: at, actor: actor, action: action, subject: "certificate/\(cert.serialHex)", details: [
+            "cluster": .string(cert.clusterName), "serial": .string(cert.serialHex),
+            "notBefore": .string(Timestamp.rfc3339(millis: cert.notBeforeMillis)), "notAfter": .string(Timestamp.rfc3339(millis: cert.notAfterMillis)),
+        ])
+    }
+
+    private func revoked(_ cert: CertificateRecord, reason: String, actor: AuditActor, at: Int64) -> AuditDraft {
+        AuditDraft(timeMillis: at, actor: actor, action: .certificateRevoke, subject: "certificate/\(cert.serialHex)", details: [
+            "cluster": .string(cert.clusterName), "serial": .string(cert.serialHex), "reason": .string(reason),
+        ])
     }
 
     private func sign(csr: String, cluster: String, validityDays: Int?) throws -> CertificateRecord {

@@ -1,8 +1,10 @@
+import KubeHeroAudit
 import KubeHeroCore
 import KubeHeroPKI
 import KubeHeroStore
 import KubeHeroStoreSQLite
 import Logging
+import Crypto
 
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +28,9 @@ import Foundation
 /// DIR/server-key.pem    its key (0600)
 /// DIR/hub.sqlite        the embedded store (+ -wal, -shm)
 /// DIR/admin.yaml        CLI config with the admin token (0600)
+/// DIR/audit-log.key     the audit log's Ed25519 signing key (0600)
+/// DIR/audit-log.pub     the audit log's verifier keys, current last (give them to auditors)
+/// DIR/audit-hmac.key    key of the keyed hashes of token secrets in the log (0600)
 /// ```
 public struct HubDataDir: Sendable {
     public let path: String
@@ -78,11 +83,22 @@ public struct HubDataDir: Sendable {
         try write(server.certificatePEM, to: dir.serverCertificate, mode: 0o644)
         try write(server.privateKeyPEM, to: dir.serverKey, mode: 0o600)
 
+        let keys = try AuditKeys.create(in: path)
         let store = try await SQLiteStore.open(path: dir.database, logger: logger)
         let (id, secret) = APIToken.generate()
         let nowMillis = Int64(now.timeIntervalSince1970 * 1000)
+        let audit = AuditLog(store: store, keys: keys, logger: logger)
+        let token = TokenRecord(id: id, name: "admin", role: .admin, secretHashHex: APIToken.hash(secret), createdAtMillis: nowMillis)
         do {
-            try await store.createToken(TokenRecord(id: id, name: "admin", role: .admin, secretHashHex: APIToken.hash(secret), createdAtMillis: nowMillis))
+            try await store.createToken(token, audit: [
+                AuditDraft(timeMillis: nowMillis, actor: .hub, action: .hubInit, subject: "hub", details: [
+                    "serverNames": .array(names.map { .string($0) }), "apiURL": .string(apiURL),
+                    "caCertificateSHA256": .string(Hex.encode(SHA256.hash(data: Array(ca.certificatePEM.utf8)))),
+                    "logKey": .string(keys.signer.verifierKey.description),
+                ]),
+                AuditLog.tokenCreated(token, secretHash: audit.keyedHash(secret), actor: .hub, at: nowMillis),
+            ])
+            try await audit.signCheckpointIfNeeded(nowMillis: nowMillis)
             try await store.close()
         } catch {
             try? await store.close()
@@ -102,7 +118,7 @@ public struct HubDataDir: Sendable {
 
     /// Checks that the directory was made by `init` and names what is missing.
     public func check() throws {
-        for file in [caCertificate, caKey, serverCertificate, serverKey, database] where !FileManager.default.fileExists(atPath: file) {
+        for file in [caCertificate, caKey, serverCertificate, serverKey, database, AuditKeys.signerPath(path), AuditKeys.verifiersPath(path), AuditKeys.hmacPath(path)] where !FileManager.default.fileExists(atPath: file) {
             throw Error(description: "\(file) is missing: is \(path) a hub data dir? Create one with `kubehero-hub init --data-dir \(path)`")
         }
     }

@@ -2,6 +2,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Hummingbird
 import HummingbirdTLS
+import KubeHeroAudit
 import KubeHeroCore
 import KubeHeroPKI
 import KubeHeroPricing
@@ -27,6 +28,8 @@ public struct HubSettings: Sendable {
     public var minuteRetentionMillis: Int64 = 14 * 86_400_000
     public var hourRetentionMillis: Int64 = 400 * 86_400_000
     public var retentionSweepSeconds = 3600
+    /// How often the audit log signs a checkpoint while entries are added.
+    public var checkpointInterval: Duration = .milliseconds(500)
     public var batchLimits = BatchLimits.standard
 
     public init() {}
@@ -75,15 +78,40 @@ public final class Hub: Sendable {
         let ca = try CertificateAuthority(certificatePEM: try dir.read(dir.caCertificate), privateKeyPEM: try dir.read(dir.caKey))
         let catalog = try Self.loadCatalog(options.pricingCatalog, logger: logger)
         let priceBook = try CatalogPriceBook(catalog: catalog)
+        let keys = try AuditKeys.load(from: options.dataDir)
         let store = try await SQLiteStore.open(path: dir.database, logger: logger)
+        let audit = AuditLog(store: store, keys: keys, logger: logger)
+        do {
+            try await audit.open()
+            try await Self.recordConfiguration(options, audit: audit, now: now())
+        } catch {
+            try? await store.close()
+            throw error
+        }
         return Hub(
-            store: store, ca: ca, priceBook: priceBook, options: options,
+            store: store, ca: ca, priceBook: priceBook, audit: audit, options: options,
             serverIdentity: (try dir.read(dir.serverCertificate), try dir.read(dir.serverKey)), logger: logger, now: now
         )
     }
 
+    /// Appends a `hub.config` entry when the configuration differs from the last one recorded.
+    static func recordConfiguration(_ options: HubOptions, audit: AuditLog, now: Int64) async throws {
+        let s = options.settings
+        let config: [String: JSONValue] = [
+            "api": .string("\(options.apiHost):\(options.apiPort)"), "ingest": .string("\(options.ingestHost):\(options.ingestPort)"),
+            "plainHTTP": .bool(options.plainHTTP), "pricingCatalog": options.pricingCatalog.map { .string($0) } ?? .null,
+            "minuteRetention": .string(DurationText.format(millis: s.minuteRetentionMillis)),
+            "hourRetention": .string(DurationText.format(millis: s.hourRetentionMillis)),
+            "certificateValidityDays": .int(Int64(s.defaultCertificateValidityDays)),
+            "logKey": .string(audit.signer.verifierKey.id),
+        ]
+        let last = try await audit.store.auditEntries(matching: AuditQuery(action: AuditAction.hubConfig.rawValue, limit: 1, newestFirst: true)).first
+        guard last?.details != config else { return }
+        _ = try await audit.store.appendAudit([AuditDraft(timeMillis: now, actor: .hub, action: .hubConfig, subject: "hub", details: config)])
+    }
+
     init(
-        store: any HubStore, ca: CertificateAuthority, priceBook: any PriceBook, options: HubOptions,
+        store: any HubStore, ca: CertificateAuthority, priceBook: any PriceBook, audit: AuditLog, options: HubOptions,
         serverIdentity: (String, String), logger: Logger, now: @escaping @Sendable () -> Int64
     ) {
         let metrics = HubMetrics()
@@ -91,7 +119,7 @@ public final class Hub: Sendable {
         self.logger = logger
         self.serverIdentity = serverIdentity
         self.pricer = BatchPricer(priceBook: priceBook)
-        self.services = HubServices(store: store, ca: ca, registry: StreamRegistry(), metrics: metrics, settings: options.settings, now: now)
+        self.services = HubServices(store: store, ca: ca, audit: audit, registry: StreamRegistry(), metrics: metrics, settings: options.settings, now: now)
         self.committer = IngestCommitter(store: store, logger: logger) { records, outcomes in
             var batches = 0, duplicates = 0, samples = 0, rows = 0
             var dropped: UInt64 = 0
@@ -122,6 +150,7 @@ public final class Hub: Sendable {
         let api = try makeAPI()
         let grpc = try makeIngestServer()
         let retention = RetentionService(store: services.store, settings: options.settings, now: services.now, logger: logger)
+        let checkpoints = CheckpointService(log: services.audit, interval: options.settings.checkpointInterval, now: services.now, logger: logger)
         let readiness = ReadinessService(grpc: grpc, ready: ready, apiHost: options.apiHost, ingestHost: options.ingestHost, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [
@@ -129,6 +158,7 @@ public final class Hub: Sendable {
                 .init(service: IngestServerService(server: grpc, registry: services.registry)),
                 .init(service: api),
                 .init(service: retention),
+                .init(service: checkpoints),
                 .init(service: readiness),
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],

@@ -1,4 +1,5 @@
 import GRPCCore
+import KubeHeroAudit
 import GRPCNIOTransportHTTP2
 import KubeHeroCore
 import KubeHeroPKI
@@ -131,7 +132,20 @@ public struct IngestService: WireIngest.ServiceProtocol {
                 }
             }
         }
-        let record = pricer.record(for: batch, cluster: cluster, receivedAtMillis: now())
+        var record = pricer.record(for: batch, cluster: cluster, receivedAtMillis: now())
+        if record.droppedTicks > 0 || record.droppedBatches > 0 {
+            // A visible gap: recorded in the audit log in the batch's own transaction.
+            record.audit = AuditDraft(
+                timeMillis: record.receivedAtMillis, actor: .cluster(cluster.name), action: .agentGap,
+                subject: "cluster/\(cluster.name)/node/\(record.node)",
+                details: [
+                    "agentInstance": .string(record.agentInstanceID), "sequence": .int(Int64(clamping: record.sequence)),
+                    "droppedTicks": .int(Int64(clamping: record.droppedTicks)), "droppedBatches": .int(Int64(clamping: record.droppedBatches)),
+                    "windowStart": .string(Timestamp.rfc3339(millis: record.windowStartMillis)),
+                    "windowEnd": .string(Timestamp.rfc3339(millis: record.windowEndMillis)),
+                ]
+            )
+        }
         let outcome: IngestOutcome
         do {
             outcome = try await committer.commit(record)
