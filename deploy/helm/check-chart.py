@@ -467,6 +467,8 @@ def mutations(path: str, current: Any, schema: dict[str, Any]) -> list[Any]:
         if current and isinstance(current[0], str):
             return [current + ["SYS_PTRACE" if path.endswith("capabilities") else "probe-value"]]
         return [[], [{"name": "probe-value", "key": "k", "operator": "Exists"}]]
+    if isinstance(current, dict) and path.endswith("resources"):
+        return [{"requests": {"cpu": "3", "memory": "3Gi"}, "limits": {"cpu": "4", "memory": "4Gi"}}]
     if isinstance(current, dict):
         return [{"probe.kubehero.io/x": "probe-value"} if not path.endswith(("requests", "limits")) else {"cpu": "3", "memory": "3Gi"}]
     if re.fullmatch(r"[0-9]+(ms|s|m|h|d|w)", current or ""):
@@ -506,7 +508,10 @@ def check_values_used(chart: helm.Chart, scenarios: list[Scenario], docs_paths: 
     # The value sets that switch most on come first: most values show there at once.
     for s in sorted(scenarios, key=lambda s: not s.title.startswith("everything-on")):
         values = chart.merge_values(s.values)
-        baselines.append((s, values, stable(render(chart, Scenario(s.title, s.release, s.namespace, values)))))
+        try:
+            baselines.append((s, values, stable(render(chart, Scenario(s.title, s.release, s.namespace, values)))))
+        except helm.HelmError:
+            continue  # reported by the render step
     checked = 0
     for path, _ in sorted(paths.items()):
         used = False
@@ -533,11 +538,14 @@ def check_values_used(chart: helm.Chart, scenarios: list[Scenario], docs_paths: 
     return checked
 
 
+FILE_SUFFIXES = (".yaml", ".md", ".json", ".pem", ".sqlite", ".txt", ".swift", ".py", ".sh")
+
+
 def docs_value_paths(docs: str, top_level: set[str]) -> set[str]:
     """Value names in the docs: dotted names in backticks, --set NAME=... and table cells."""
     found = set()
     for token in re.findall(r"(?<![\w./:-])([a-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)+)(?![\w/-])", docs):
-        if token.split(".")[0] in top_level and not token.endswith((".yaml", ".md", ".json", ".pem")):
+        if token.split(".")[0] in top_level and not token.endswith(FILE_SUFFIXES):
             found.add(token)
     return found
 
