@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash deploy/helm/check-chart.sh   # the Helm chart, offline (docs/helm.md, "CI checks")
 swift build --build-tests
 swift test --skip-build "$@"
