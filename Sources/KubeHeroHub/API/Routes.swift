@@ -19,6 +19,8 @@ public struct HubServices: Sendable {
     public var metrics: HubMetrics
     public var settings: HubSettings
     public var now: @Sendable () -> Int64
+    /// Price versions; nil in router tests that need no pricing.
+    public var pricing: HubPricing?
 
     public init(store: any HubStore, ca: CertificateAuthority, registry: StreamRegistry, metrics: HubMetrics, settings: HubSettings, now: @escaping @Sendable () -> Int64) {
         self.store = store
@@ -58,6 +60,7 @@ public func buildRouter(_ hub: HubServices) -> Router<HubRequestContext> {
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(store: hub.store))
     ClusterRoutes(hub: hub).register(on: v1.group("clusters"))
     CostRoutes(hub: hub).register(on: v1)
+    PricingRoutes(hub: hub).register(on: v1.group("pricing"))
     return router
 }
 
