@@ -133,12 +133,16 @@ let package = Package(
                 "KubeHeroStore",
                 "KubeHeroStoreSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Fetches a pricing catalog from a URL (`--pricing-source https://...`).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: nio),
+                .product(name: "NIOHTTP1", package: nio),
+                .product(name: "NIOPosix", package: nio),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -152,6 +156,8 @@ let package = Package(
             name: "KubeHeroCLI",
             dependencies: [
                 "KubeHeroCore",
+                // Checks a catalog before `kubehero pricing import` sends it (no I/O of its own).
+                "KubeHeroPricing",
                 "KubeHeroPKI",
                 "KubeHeroAudit",
                 // For `kubehero demo` (cgroup mounts); no database driver comes with it.

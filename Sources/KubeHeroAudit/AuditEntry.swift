@@ -48,6 +48,7 @@ public struct AuditAction: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let certificateRevoke = AuditAction(rawValue: "certificate.revoke")
     public static let agentGap = AuditAction(rawValue: "agent.gap")
     public static let pricingImport = AuditAction(rawValue: "pricing.import")
+    public static let pricingReprice = AuditAction(rawValue: "pricing.reprice")
     public static let policyApply = AuditAction(rawValue: "policy.apply")
     public static let policyDelete = AuditAction(rawValue: "policy.delete")
     public static let policyArm = AuditAction(rawValue: "policy.arm")

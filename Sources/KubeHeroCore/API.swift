@@ -100,12 +100,23 @@ public struct CostGroupResult: Sendable, Codable, Hashable {
     public var ramRequestGiBHours: Double
     /// Usage over max(usage, request), cost-weighted over CPU and RAM; 0...1.
     public var efficiency: Double
+    public var gpuCost: String?
+    /// Persistent volumes at their requested size.
+    public var storageCost: String?
+    /// The part of `totalCost` that is nodes' idle cost (the whole of the `__idle__` group).
+    public var idleCost: String?
+    public var idleCostNanoUSD: Int64?
 
     public init(
         name: String, cpuCost: String, ramCost: String, networkCost: String, totalCost: String,
         totalCostNanoUSD: Int64, networkCostByClass: [String: String]? = nil, cpuCoreHours: Double,
-        cpuRequestCoreHours: Double, ramGiBHours: Double, ramRequestGiBHours: Double, efficiency: Double
+        cpuRequestCoreHours: Double, ramGiBHours: Double, ramRequestGiBHours: Double, efficiency: Double,
+        gpuCost: String? = nil, storageCost: String? = nil, idleCost: String? = nil, idleCostNanoUSD: Int64? = nil
     ) {
+        self.gpuCost = gpuCost
+        self.storageCost = storageCost
+        self.idleCost = idleCost
+        self.idleCostNanoUSD = idleCostNanoUSD
         self.name = name
         self.cpuCost = cpuCost
         self.ramCost = ramCost

@@ -12,10 +12,15 @@ public struct Usage: Hashable, Sendable, Codable {
     public var networkEgressBytes: [Int64]
     /// Milliseconds of sampled time (sum over container-ticks).
     public var sampledMillis: Int64
+    /// GPUs requested over the span, GPU-milliseconds (request x time sampled).
+    public var gpuRequestMillis: Int64
+    /// Persistent volume claims' requested size over the span, byte-seconds.
+    public var storageRequestByteSeconds: Int64
 
     public init(
         cpuCoreNanos: Int64 = 0, cpuRequestCoreNanos: Int64 = 0, memoryByteSeconds: Int64 = 0,
-        memoryRequestByteSeconds: Int64 = 0, networkEgressBytes: [Int64] = [0, 0, 0, 0], sampledMillis: Int64 = 0
+        memoryRequestByteSeconds: Int64 = 0, networkEgressBytes: [Int64] = [0, 0, 0, 0], sampledMillis: Int64 = 0,
+        gpuRequestMillis: Int64 = 0, storageRequestByteSeconds: Int64 = 0
     ) {
         self.cpuCoreNanos = cpuCoreNanos
         self.cpuRequestCoreNanos = cpuRequestCoreNanos
@@ -23,6 +28,8 @@ public struct Usage: Hashable, Sendable, Codable {
         self.memoryRequestByteSeconds = memoryRequestByteSeconds
         self.networkEgressBytes = networkEgressBytes
         self.sampledMillis = sampledMillis
+        self.gpuRequestMillis = gpuRequestMillis
+        self.storageRequestByteSeconds = storageRequestByteSeconds
     }
 
     public static let zero = Usage()
@@ -34,6 +41,8 @@ public struct Usage: Hashable, Sendable, Codable {
         memoryRequestByteSeconds += o.memoryRequestByteSeconds
         for i in 0..<networkEgressBytes.count { networkEgressBytes[i] += o.networkEgressBytes[i] }
         sampledMillis += o.sampledMillis
+        gpuRequestMillis += o.gpuRequestMillis
+        storageRequestByteSeconds += o.storageRequestByteSeconds
     }
 
     public func egress(_ cls: NetworkClass) -> Int64 {
@@ -47,22 +56,50 @@ public struct Cost: Hashable, Sendable, Codable {
     public var ram: Money
     /// Egress cost per destination class, indexed by `NetworkClass.allCases` order.
     public var networkByClass: [Money]
+    public var gpu: Money
+    /// Persistent volumes at their requested size.
+    public var storage: Money
 
-    public init(cpu: Money = .zero, ram: Money = .zero, networkByClass: [Money] = [.zero, .zero, .zero, .zero]) {
+    public init(
+        cpu: Money = .zero, ram: Money = .zero, networkByClass: [Money] = [.zero, .zero, .zero, .zero],
+        gpu: Money = .zero, storage: Money = .zero
+    ) {
         self.cpu = cpu
         self.ram = ram
         self.networkByClass = networkByClass
+        self.gpu = gpu
+        self.storage = storage
     }
 
     public static let zero = Cost()
     public var network: Money { networkByClass.reduce(.zero, +) }
-    public var total: Money { cpu + ram + network }
+    /// The part of the node's price: CPU, RAM and GPU (what idle is measured against).
+    public var compute: Money { cpu + ram + gpu }
+    public var total: Money { cpu + ram + gpu + network + storage }
 
     public mutating func add(_ o: Cost) {
         cpu += o.cpu
         ram += o.ram
+        gpu += o.gpu
+        storage += o.storage
         for i in 0..<networkByClass.count { networkByClass[i] += o.networkByClass[i] }
     }
+
+    /// `self - o`, component by component.
+    public func subtracting(_ o: Cost) -> Cost {
+        Cost(
+            cpu: cpu - o.cpu, ram: ram - o.ram,
+            networkByClass: zip(networkByClass, o.networkByClass).map { $0 - $1 },
+            gpu: gpu - o.gpu, storage: storage - o.storage
+        )
+    }
+}
+
+/// The pseudo identity under which a node's idle cost is stored: namespace, pod and container
+/// `__idle__` on each node, so that cost queries by namespace, pod or container show idle as
+/// its own group, and queries by cluster or node include it.
+public enum IdleIdentity {
+    public static let name = "__idle__"
 }
 
 /// How cost results are grouped.

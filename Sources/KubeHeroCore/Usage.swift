@@ -32,12 +32,19 @@ public struct NodeInfo: Hashable, Sendable, Codable {
     public var cpuCapacityMillicores: UInt32
     public var memoryCapacityBytes: UInt64
     public var gpuCount: UInt32
+    /// The node's `kubehero.io/node-hourly-usd` annotation as written (empty when absent):
+    /// a price that overrides every catalog, e.g. for reserved or negotiated capacity.
+    public var hourlyPriceOverride: String
+
+    /// The annotation that overrides a node's hourly price.
+    public static let hourlyPriceAnnotation = "kubehero.io/node-hourly-usd"
 
     public init(
         name: String, instanceType: String = "", region: String = "", zone: String = "",
         capacityType: CapacityType = .unknown, cpuCapacityMillicores: UInt32 = 0,
-        memoryCapacityBytes: UInt64 = 0, gpuCount: UInt32 = 0
+        memoryCapacityBytes: UInt64 = 0, gpuCount: UInt32 = 0, hourlyPriceOverride: String = ""
     ) {
+        self.hourlyPriceOverride = hourlyPriceOverride
         self.name = name
         self.instanceType = instanceType
         self.region = region
@@ -63,13 +70,18 @@ public struct ContainerIdentity: Hashable, Sendable, Codable {
     public var cpuLimitMillicores: UInt32
     public var memoryLimitBytes: UInt64
     public var gpuRequest: UInt32
+    /// Persistent volume claims charged to this container (a pod's claims go to one of its
+    /// containers, so that they are counted once).
+    public var volumes: [VolumeClaim]
 
     public init(
         namespace: String, pod: String, container: String, podUID: String = "",
         labels: [String: String] = [:], ownerKind: String = "", ownerName: String = "",
         cpuRequestMillicores: UInt32 = 0, memoryRequestBytes: UInt64 = 0,
-        cpuLimitMillicores: UInt32 = 0, memoryLimitBytes: UInt64 = 0, gpuRequest: UInt32 = 0
+        cpuLimitMillicores: UInt32 = 0, memoryLimitBytes: UInt64 = 0, gpuRequest: UInt32 = 0,
+        volumes: [VolumeClaim] = []
     ) {
+        self.volumes = volumes
         self.namespace = namespace
         self.pod = pod
         self.container = container
@@ -82,6 +94,21 @@ public struct ContainerIdentity: Hashable, Sendable, Codable {
         self.cpuLimitMillicores = cpuLimitMillicores
         self.memoryLimitBytes = memoryLimitBytes
         self.gpuRequest = gpuRequest
+    }
+}
+
+/// A persistent volume claim, priced at its requested size and storage class.
+public struct VolumeClaim: Hashable, Sendable, Codable {
+    public var claimName: String
+    /// The claim's storage class as the cluster names it (`gp3`, `premium-rwo`, ...); empty
+    /// for the cloud's default class.
+    public var storageClass: String
+    public var requestBytes: UInt64
+
+    public init(claimName: String, storageClass: String = "", requestBytes: UInt64) {
+        self.claimName = claimName
+        self.storageClass = storageClass
+        self.requestBytes = requestBytes
     }
 }
 
@@ -180,7 +207,10 @@ extension UsageBatch {
         if node.name.isEmpty || node.name.utf8.count > limits.maxStringBytes {
             throw ValidationError(field: "node.name", "must be 1-\(limits.maxStringBytes) characters")
         }
-        for (field, value) in [("node.instanceType", node.instanceType), ("node.region", node.region), ("node.zone", node.zone)]
+        for (field, value) in [
+            ("node.instanceType", node.instanceType), ("node.region", node.region), ("node.zone", node.zone),
+            ("node.hourlyPriceOverride", node.hourlyPriceOverride),
+        ]
         where value.utf8.count > limits.maxStringBytes {
             throw ValidationError(field: field, "must be at most \(limits.maxStringBytes) characters")
         }
@@ -227,6 +257,15 @@ extension ContainerSamples {
             throw ValidationError(field: "labels", "at most \(limits.maxLabelsPerContainer) labels, got \(id.labels.count)")
         }
         try KubernetesNames.validateLabels(id.labels, field: "labels")
+        if id.volumes.count > 64 { throw ValidationError(field: "volumes", "at most 64 volume claims, got \(id.volumes.count)") }
+        for (i, v) in id.volumes.enumerated() {
+            if v.claimName.isEmpty || v.claimName.utf8.count > limits.maxStringBytes || v.storageClass.utf8.count > limits.maxStringBytes {
+                throw ValidationError(field: "volumes[\(i)]", "claim name must be 1-\(limits.maxStringBytes) characters and storage class at most \(limits.maxStringBytes)")
+            }
+            if v.requestBytes > 1 << 50 {
+                throw ValidationError(field: "volumes[\(i)].requestBytes", "\(v.requestBytes) bytes exceeds 1 PiB")
+            }
+        }
         if firstTick < 0 || firstTick >= batchTicks {
             throw ValidationError(field: "firstTick", "must be within the batch's \(batchTicks) ticks, got \(firstTick)")
         }

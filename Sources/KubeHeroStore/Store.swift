@@ -122,13 +122,17 @@ public struct IngestRecord: Hashable, Sendable {
     /// Per-container 1-minute rows. Rows for a (container, minute) that already exists are
     /// added to it (a minute can span two batches); the hourly rollup is updated likewise.
     public var rows: [UsageRow]
+    /// The node's pricing inputs per minute the batch covers, kept for re-pricing. A minute
+    /// that exists already gets the observed time added and the node's attributes replaced.
+    public var nodeMinutes: [NodeMinuteRecord]
 
     public init(
         cluster: String, agentInstanceID: String, sequence: UInt64, node: String, receivedAtMillis: Int64,
         windowStartMillis: Int64, windowEndMillis: Int64, sampleCount: Int, droppedTicks: UInt64 = 0,
-        droppedBatches: UInt64 = 0, audit: AuditDraft? = nil, rows: [UsageRow]
+        droppedBatches: UInt64 = 0, audit: AuditDraft? = nil, rows: [UsageRow], nodeMinutes: [NodeMinuteRecord] = []
     ) {
         self.audit = audit
+        self.nodeMinutes = nodeMinutes
         self.cluster = cluster
         self.agentInstanceID = agentInstanceID
         self.sequence = sequence
@@ -140,6 +144,68 @@ public struct IngestRecord: Hashable, Sendable {
         self.droppedTicks = droppedTicks
         self.droppedBatches = droppedBatches
         self.rows = rows
+    }
+}
+
+/// What one node was, and how long it was observed, in one minute: the inputs its price
+/// and its idle cost were computed from, so that a past window can be re-priced.
+public struct NodeMinuteRecord: Hashable, Sendable {
+    public var cluster: String
+    /// Start of the minute, Unix milliseconds.
+    public var startMillis: Int64
+    public var node: NodeInfo
+    /// Milliseconds of the minute the node's agent sampled.
+    public var observedMillis: Int64
+    /// The price version the minute was priced with (0: none).
+    public var priceVersion: Int64
+
+    public init(cluster: String, startMillis: Int64, node: NodeInfo, observedMillis: Int64, priceVersion: Int64) {
+        self.cluster = cluster
+        self.startMillis = startMillis
+        self.node = node
+        self.observedMillis = observedMillis
+        self.priceVersion = priceVersion
+    }
+}
+
+/// One import of a pricing catalog. Versions are never changed or deleted: a sample is priced
+/// with the version in force at its time, and past costs change only by an explicit re-price.
+public struct PriceVersionRecord: Hashable, Sendable {
+    /// Assigned by the store on import (1, 2, ...); 0 before.
+    public var id: Int64
+    /// From when the version prices samples, Unix milliseconds.
+    public var effectiveAtMillis: Int64
+    public var importedAtMillis: Int64
+    /// Where the catalog came from: a file, a URL, or the API.
+    public var origin: String
+    /// The whole catalog, as canonical JSON.
+    public var catalogJSON: String
+    /// What changed against the version before it, one line per change.
+    public var changes: [String]
+
+    public init(id: Int64 = 0, effectiveAtMillis: Int64, importedAtMillis: Int64, origin: String, catalogJSON: String, changes: [String]) {
+        self.id = id
+        self.effectiveAtMillis = effectiveAtMillis
+        self.importedAtMillis = importedAtMillis
+        self.origin = origin
+        self.catalogJSON = catalogJSON
+        self.changes = changes
+    }
+}
+
+/// What a re-price changed.
+public struct RepriceSummary: Hashable, Sendable {
+    public var nodeMinutes: Int
+    public var rows: Int
+    /// Total cost of the window's minute rows before and after.
+    public var before: Money
+    public var after: Money
+
+    public init(nodeMinutes: Int, rows: Int, before: Money, after: Money) {
+        self.nodeMinutes = nodeMinutes
+        self.rows = rows
+        self.before = before
+        self.after = after
     }
 }
 
@@ -241,12 +307,16 @@ public struct CostQuery: Hashable, Sendable {
 public struct CostGroup: Hashable, Sendable {
     public var name: String
     public var usage: Usage
+    /// Everything in the group, idle included.
     public var cost: Cost
+    /// The part of `cost` that is nodes' idle cost (rows of `IdleIdentity`).
+    public var idle: Money
 
-    public init(name: String, usage: Usage, cost: Cost) {
+    public init(name: String, usage: Usage, cost: Cost, idle: Money = .zero) {
         self.name = name
         self.usage = usage
         self.cost = cost
+        self.idle = idle
     }
 }
 
@@ -379,9 +449,31 @@ public protocol HubStore: Sendable {
     /// Number of committed batches (for metrics and tests).
     func batchCount() async throws -> Int
 
+    // MARK: Prices
+
+    /// Stores a new price version and returns it with its id, in one transaction (so that
+    /// whatever else must be recorded with an import, such as an audit entry, can join it).
+    /// `audit` makes the entries recording the import from the stored version (with its id).
+    func importPriceVersion(_ version: PriceVersionRecord, audit: @escaping @Sendable (PriceVersionRecord) -> [AuditDraft]) async throws -> PriceVersionRecord
+    /// Every price version, by effective time then id.
+    func priceVersions() async throws -> [PriceVersionRecord]
+    /// The newest recorded minute of a node (its last known attributes), if any.
+    func latestNodeMinute(cluster: String, node: String) async throws -> NodeMinuteRecord?
+    /// Re-prices the 1-minute rows of the node-minutes in `range` (optionally of one cluster),
+    /// in one transaction: for each node-minute, `reprice` gets its record and its rows (the
+    /// idle row included, if any) and returns the rows with their new costs, which may add an
+    /// idle row. Each row's cost is replaced; the hourly rollup gets the difference; the
+    /// node-minute records `priceVersion`. Rows outside `reprice`'s answer keep their cost.
+    func reprice(
+        range: TimeRange, cluster: String?, priceVersion: Int64,
+        using reprice: @escaping @Sendable (NodeMinuteRecord, [UsageRow]) -> [UsageRow],
+        audit: @escaping @Sendable (RepriceSummary) -> [AuditDraft]
+    ) async throws -> RepriceSummary
+
     // MARK: Maintenance
 
-    /// Deletes rows of `resolution` that start before `beforeMillis`; returns how many.
+    /// Deletes rows of `resolution` that start before `beforeMillis`; returns how many. Minute
+    /// retention deletes the node-minute records with the minute rows.
     func deleteRows(resolution: Resolution, beforeMillis: Int64) async throws -> Int
     /// Forgets the (cluster, agent, sequence) keys of batches whose window ended before
     /// `windowEndBeforeMillis`; returns how many. The hub refuses batches older than this

@@ -38,8 +38,9 @@ extension SQLiteStore {
         let columns = UsageColumns.names
         // Sum per container first, so that the group expression (JSON for labels) runs once per
         // container rather than once per row; then sum the containers of each group.
+        let idle = "sum(CASE WHEN c.namespace = '\(IdleIdentity.name)' THEN \(UsageColumns.computeCostNames.map { "s.\($0)" }.joined(separator: " + ")) ELSE 0 END)"
         let sql = """
-            SELECT \(groupName) AS name, \(columns.map { "sum(s.\($0))" }.joined(separator: ", "))
+            SELECT \(groupName) AS name, \(columns.map { "sum(s.\($0))" }.joined(separator: ", ")), \(idle)
             FROM (
                 SELECT u.container_id AS container_id, \(columns.map { "sum(u.\($0)) AS \($0)" }.joined(separator: ", "))
                 FROM \(query.resolution.table) AS u\(filter.isEmpty ? "" : " JOIN containers AS c ON c.id = u.container_id")
@@ -52,7 +53,7 @@ extension SQLiteStore {
         return try await read { [bindings] db in
             try db.query(sql, bindings) { row in
                 let (usage, cost) = UsageColumns.read(row, from: 1)
-                return CostGroup(name: row.text(at: 0), usage: usage, cost: cost)
+                return CostGroup(name: row.text(at: 0), usage: usage, cost: cost, idle: Money(nanoUSD: row.int64(at: Int32(UsageColumns.names.count + 1))))
             }
         }
     }
@@ -116,7 +117,8 @@ extension SQLiteStore {
 
     public func deleteRows(resolution: Resolution, beforeMillis: Int64) async throws -> Int {
         try await write { db in
-            try db.run("DELETE FROM \(resolution.table) WHERE start < ?1", [.integer(beforeMillis)])
+            if resolution == .minute { try db.run("DELETE FROM node_minutes WHERE start < ?1", [.integer(beforeMillis)]) }
+            return try db.run("DELETE FROM \(resolution.table) WHERE start < ?1", [.integer(beforeMillis)])
         }
     }
 
@@ -161,8 +163,10 @@ enum UsageColumns {
         NetworkClass.allCases.map { prefix + String($0.rawValue.map { $0 == "-" ? "_" : $0 }) }
     }
 
-    static let usageNames = ["cpu_ns", "cpu_req_ns", "mem_bs", "mem_req_bs"] + networkColumns("net_") + ["sampled_ms"]
-    static let costNames = ["cost_cpu", "cost_ram"] + networkColumns("cost_net_")
+    static let usageNames = ["cpu_ns", "cpu_req_ns", "mem_bs", "mem_req_bs"] + networkColumns("net_") + ["sampled_ms", "gpu_req_ms", "storage_req_bs"]
+    static let costNames = ["cost_cpu", "cost_ram"] + networkColumns("cost_net_") + ["cost_gpu", "cost_storage"]
+    /// The cost columns that make up a node's price (what idle is part of).
+    static let computeCostNames = ["cost_cpu", "cost_ram", "cost_gpu"]
     static let names = usageNames + costNames
 
     /// Binds `usage` and `cost` to parameters `first`, `first + 1`, ... (`names.count` of them).
@@ -185,9 +189,13 @@ enum UsageColumns {
         try next(usage.memoryRequestByteSeconds)
         for bytes in usage.networkEgressBytes { try next(bytes) }
         try next(usage.sampledMillis)
+        try next(usage.gpuRequestMillis)
+        try next(usage.storageRequestByteSeconds)
         try next(cost.cpu.nanoUSD)
         try next(cost.ram.nanoUSD)
         for money in cost.networkByClass { try next(money.nanoUSD) }
+        try next(cost.gpu.nanoUSD)
+        try next(cost.storage.nanoUSD)
     }
 
     /// Reads `names.count` columns starting at `first`.
@@ -200,9 +208,12 @@ enum UsageColumns {
         let classes = NetworkClass.allCases.indices
         let usage = Usage(
             cpuCoreNanos: next(), cpuRequestCoreNanos: next(), memoryByteSeconds: next(), memoryRequestByteSeconds: next(),
-            networkEgressBytes: classes.map { _ in next() }, sampledMillis: next()
+            networkEgressBytes: classes.map { _ in next() }, sampledMillis: next(), gpuRequestMillis: next(), storageRequestByteSeconds: next()
         )
-        let cost = Cost(cpu: Money(nanoUSD: next()), ram: Money(nanoUSD: next()), networkByClass: classes.map { _ in Money(nanoUSD: next()) })
+        let cost = Cost(
+            cpu: Money(nanoUSD: next()), ram: Money(nanoUSD: next()), networkByClass: classes.map { _ in Money(nanoUSD: next()) },
+            gpu: Money(nanoUSD: next()), storage: Money(nanoUSD: next())
+        )
         return (usage, cost)
     }
 
@@ -218,7 +229,7 @@ enum UsageColumns {
 }
 
 /// One `ingest` call's statements, run inside its transaction on the writer.
-private struct IngestTransaction {
+struct IngestTransaction {
     let session: WriterSession
 
     static let insertBatch = """
@@ -296,6 +307,10 @@ private struct IngestTransaction {
             try add(row, containerID: containerID, start: alignedDown(minute, to: Resolution.hour.millis), with: addHour)
         }
 
+        for minute in record.nodeMinutes {
+            try db.run(NodeMinuteColumns.addSQL, NodeMinuteColumns.values(minute))
+        }
+
         if record.droppedTicks > 0 || record.droppedBatches > 0 {
             try db.run(Self.insertGap, [
                 .text(record.cluster), .text(record.node), .text(record.agentInstanceID),
@@ -307,7 +322,7 @@ private struct IngestTransaction {
         return .committed
     }
 
-    private func add(_ row: UsageRow, containerID: Int64, start: Int64, with statement: SQLiteStatement) throws {
+    func add(_ row: UsageRow, containerID: Int64, start: Int64, with statement: SQLiteStatement) throws {
         try statement.bind(containerID, at: 1)
         try statement.bind(start, at: 2)
         try UsageColumns.bind(row.usage, row.cost, to: statement, from: 3)
@@ -315,7 +330,7 @@ private struct IngestTransaction {
     }
 
     /// The row's container id, inserting the container or updating its labels as needed.
-    private func containerID(for row: UsageRow, learned: inout [ContainerKey: KnownContainer]) throws -> Int64 {
+    func containerID(for row: UsageRow, learned: inout [ContainerKey: KnownContainer]) throws -> Int64 {
         let db = session.db
         if let known = learned[row.key] ?? session.knownContainers[row.key] {
             if known.labels != row.labels {

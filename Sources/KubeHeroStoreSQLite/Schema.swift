@@ -107,7 +107,43 @@ enum Schema {
         Migration(version: 2, summary: "index batch keys by window end, for pruning", sql: """
             CREATE INDEX batches_by_window_end ON batches (window_end);
             """),
-        Migration(version: 3, summary: "audit log: append-only entries and signed checkpoints", sql: """
+        Migration(version: 3, summary: "pricing engine: GPU and storage columns, price versions, node-minutes", sql: """
+            \(["usage_minute", "usage_hour"].map { table in
+                ["gpu_req_ms", "storage_req_bs", "cost_gpu", "cost_storage"]
+                    .map { "ALTER TABLE \(table) ADD COLUMN \($0) INTEGER NOT NULL DEFAULT 0;" }.joined(separator: "\n")
+            }.joined(separator: "\n"))
+
+            -- Every catalog import; never changed, so that a cost can be explained by its version.
+            CREATE TABLE price_versions (
+                id INTEGER PRIMARY KEY,
+                effective_at INTEGER NOT NULL,
+                imported_at INTEGER NOT NULL,
+                origin TEXT NOT NULL,
+                catalog_json TEXT NOT NULL,
+                changes TEXT NOT NULL
+            ) STRICT;
+            CREATE INDEX price_versions_effective ON price_versions (effective_at, id);
+
+            -- What each node was and how long it was observed per minute: the inputs of its
+            -- price and idle cost, kept (with the minute rows) so that a window can be re-priced.
+            CREATE TABLE node_minutes (
+                start INTEGER NOT NULL,
+                cluster TEXT NOT NULL,
+                node TEXT NOT NULL,
+                instance_type TEXT NOT NULL,
+                region TEXT NOT NULL,
+                zone TEXT NOT NULL,
+                capacity_type TEXT NOT NULL,
+                cpu_millicores INTEGER NOT NULL,
+                memory_bytes INTEGER NOT NULL,
+                gpus INTEGER NOT NULL,
+                price_override TEXT NOT NULL,
+                observed_ms INTEGER NOT NULL,
+                price_version INTEGER NOT NULL,
+                PRIMARY KEY (start, cluster, node)
+            ) STRICT, WITHOUT ROWID;
+            """),
+        Migration(version: 4, summary: "audit log: append-only entries and signed checkpoints", sql: """
             CREATE TABLE audit_entries (
                 idx INTEGER PRIMARY KEY,
                 at INTEGER NOT NULL,

@@ -80,8 +80,11 @@ extension HubCommand {
         @Flag(help: "Serve the REST API over plain HTTP (only behind an ingress that terminates TLS).")
         var plainHTTP = false
 
-        @Option(help: "Pricing catalog JSON (default: pricing/catalog.json if present, else the built-in rate card).")
-        var pricingCatalog: String?
+        @Option(help: "Pricing catalogs: a JSON file, a directory of them, or an http(s) URL (default: ./pricing if present, else the built-in rate card). Imported as a price version when it changes.")
+        var pricingSource: String?
+
+        @Option(help: "How often the pricing source is read again (e.g. 6h).")
+        var pricingRefresh: String = "6h"
 
         @Option(help: "Default validity of issued cluster certificates, in days.")
         var certificateValidityDays: Int = 365
@@ -104,7 +107,11 @@ extension HubCommand {
             options.ingestHost = ingest.host
             options.ingestPort = ingest.port
             options.plainHTTP = plainHTTP
-            options.pricingCatalog = pricingCatalog
+            options.pricingSource = pricingSource
+            options.pricingRefreshMillis = try DurationText.parseMillis(pricingRefresh, field: "--pricing-refresh")
+            if options.pricingRefreshMillis < 60_000 {
+                throw ArgumentParser.ValidationError("--pricing-refresh: must be at least 1m, got \(pricingRefresh)")
+            }
             guard (1...3650).contains(certificateValidityDays) else {
                 throw ArgumentParser.ValidationError("--certificate-validity-days: must be 1-3650, got \(certificateValidityDays)")
             }

@@ -53,10 +53,10 @@ import Testing
 
             let entries = try await hub.withClient { try await $0.auditEntries(.init()) }.entries.map(\.entry)
             #expect(entries.map(\.action.rawValue) == [
-                "hub.init", "token.create", "hub.config", "cluster.register", "certificate.issue", "agent.gap", "certificate.rotate",
+                "hub.init", "token.create", "hub.config", "pricing.import", "cluster.register", "certificate.issue", "agent.gap", "certificate.rotate",
                 "certificate.revoke", "token.create", "token.revoke", "cluster.remove", "certificate.revoke",
             ])
-            #expect(page.entries.count == 10)
+            #expect(page.entries.count == 11)
             #expect(entries.map(\.index) == Array(0..<UInt64(entries.count)))
             let tokenEntry = try #require(entries.first { $0.subject == "token/\(created.token.id)" })
             #expect(tokenEntry.actor.description.hasPrefix("token:"))
@@ -101,7 +101,7 @@ import Testing
             let path = dir + "/entries.jsonl"
             var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
             let lineStarts = [0] + bytes.indices.filter { bytes[$0] == 0x0A }.map { $0 + 1 }
-            let target = lineStarts[4] + 100  // inside entry 4 (certificate.issue)
+            let target = lineStarts[4] + 100  // inside entry 4 (cluster.register)
             bytes[target] = bytes[target] == UInt8(ascii: "a") ? UInt8(ascii: "b") : UInt8(ascii: "a")
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             do {
@@ -136,7 +136,7 @@ import Testing
         }
         try await run(AuditVerifyCommand.self, ["--dir", out, "--key", pub])
         let firstCount = try String(contentsOfFile: out + "/entries.jsonl", encoding: .utf8).split(separator: "\n").count
-        #expect(firstCount == 7)  // init, admin token, config, 2 x (register, issue)
+        #expect(firstCount == 8)  // init, admin token, config, first price version, 2 x (register, issue)
 
         // A torn append (forwarder killed mid-write) is cut off on resume.
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out + "/entries.jsonl"))

@@ -22,10 +22,14 @@ import Testing
 /// search/indexer: 1 core used, 100m requested -> 60e9 core-ns: 520,785.0 -> 520,785
 /// 512 MiB used, 1 GiB requested -> 1 GiB x 60 s: 60 * 4,188,225 / 3600 = 69,803.75 -> 69,804
 ///   Total 590,589 nano-USD.
+/// The node for one minute: 0.096 * 60 / 3600 = $0.0016 (1,600,000 nano-USD); allocated CPU and
+/// RAM 260,393 + 139,608 + 520,785 + 69,804 = 990,590, so idle (`__idle__`) is 609,410.
 @Suite("End to end")
 struct EndToEndTests {
     static let paymentsNano: Int64 = 10_400_001
     static let searchNano: Int64 = 590_589
+    static let idleNano: Int64 = 609_410
+    static let nodeMinuteNano: Int64 = 1_600_000
 
     static func twoContainers() -> [ContainerSamples] {
         [
@@ -64,7 +68,10 @@ struct EndToEndTests {
             #expect(groups["payments"]?.ramCost == "0.000139608")
             #expect(groups["payments"]?.networkCost == "0.01")
             #expect(groups["search"]?.totalCostNanoUSD == Self.searchNano)
-            #expect(response.steps[0].groups.map(\.name) == ["payments", "search"], "sorted by cost, most expensive first")
+            #expect(groups["__idle__"]?.totalCostNanoUSD == Self.idleNano)
+            #expect(groups["__idle__"]?.idleCostNanoUSD == Self.idleNano)
+            #expect(groups["payments"]?.idleCostNanoUSD == 0)
+            #expect(response.steps[0].groups.map(\.name) == ["payments", "__idle__", "search"], "sorted by cost, most expensive first")
 
             let table = try runProduct("kubehero", ["cost", "--window", "24h", "--aggregate", "namespace"], environment: env)
             #expect(table.status == 0, "kubehero cost failed: \(table.stderr)")
@@ -74,7 +81,10 @@ struct EndToEndTests {
             let byCluster = try runProduct("kubehero", ["cost", "--window", "24h", "--aggregate", "cluster", "-o", "json"], environment: env)
             let clusters = try JSONDecoder().decode(CostsResponse.self, from: Data(byCluster.stdout.utf8))
             #expect(clusters.steps[0].groups.map(\.name) == ["prod-us-east-1"])
-            #expect(clusters.steps[0].groups.first?.totalCostNanoUSD == Self.paymentsNano + Self.searchNano)
+            // Allocated + idle is the node's price for the minute, plus egress.
+            #expect(clusters.steps[0].groups.first?.totalCostNanoUSD == Self.paymentsNano + Self.searchNano + Self.idleNano)
+            #expect(clusters.steps[0].groups.first?.totalCostNanoUSD == Self.nodeMinuteNano + 10_000_000)
+            #expect(clusters.steps[0].groups.first?.idleCostNanoUSD == Self.idleNano)
         }
     }
 

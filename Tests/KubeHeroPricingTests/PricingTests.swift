@@ -5,24 +5,30 @@ import Testing
 
 @Suite("Pricing")
 struct PricingTests {
-    static var repositoryCatalog: String {
+    static var repositoryPricing: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("pricing/catalog.json").path
+            .appendingPathComponent("pricing").path
     }
 
+    static func catalog() throws -> PricingCatalog { try PricingCatalog.load(directory: repositoryPricing) }
+
     static func book() throws -> CatalogPriceBook {
-        try CatalogPriceBook(catalog: PricingCatalog.load(path: repositoryCatalog))
+        try CatalogPriceBook(catalog: catalog())
     }
 
     static func node(_ type: String, region: String = "us-east-1", capacity: CapacityType = .onDemand) -> NodeInfo {
         NodeInfo(name: "n", instanceType: type, region: region, capacityType: capacity)
     }
 
-    @Test("the repository's catalog loads and validates")
+    @Test("the repository's catalogs load, validate and merge, each cloud keeping its source and date")
     func catalogLoads() throws {
-        let catalog = try PricingCatalog.load(path: Self.repositoryCatalog)
+        let catalog = try Self.catalog()
         #expect(catalog.clouds.keys.sorted() == ["aws", "azure", "gcp"])
-        #expect(!catalog.source.isEmpty && !catalog.date.isEmpty)
+        for (name, cloud) in catalog.clouds {
+            #expect(cloud.source?.isEmpty == false, "\(name) states no source")
+            #expect(cloud.date?.isEmpty == false, "\(name) states no date")
+            #expect(cloud.regions.count >= 3, "\(name) has fewer than 3 regions")
+        }
     }
 
     @Test("a node's price splits into CPU and RAM rates that add back up to the price")
@@ -48,14 +54,16 @@ struct PricingTests {
 
     @Test("a spot node without a known spot price is priced on-demand and tagged so")
     func spotFallback() throws {
-        let rates = try Self.book().rates(cloud: .aws, region: "us-east-1", node: Self.node("m5.large", capacity: .spot))
+        var catalog = try Self.catalog()
+        catalog.clouds["aws"]!.regions["us-east-1"]!["m5.large"]!.spotHourlyUSD = nil
+        let rates = try CatalogPriceBook(catalog: catalog).rates(cloud: .aws, region: "us-east-1", node: Self.node("m5.large", capacity: .spot))
         #expect(rates.source == .catalogOnDemandForSpot(cloud: "aws", region: "us-east-1", instanceType: "m5.large"))
         #expect(rates.cpuCoreHour.nanoUSD == 31_247_101)
     }
 
     @Test("a known spot price is used for spot nodes")
     func spotPrice() throws {
-        var catalog = try PricingCatalog.load(path: Self.repositoryCatalog)
+        var catalog = try Self.catalog()
         catalog.clouds["aws"]!.regions["us-east-1"]!["m5.large"]!.spotHourlyUSD = "0.048"
         let rates = try CatalogPriceBook(catalog: catalog).rates(cloud: .aws, region: "us-east-1", node: Self.node("m5.large", capacity: .spot))
         #expect(abs(rates.cpuCoreHour.nanoUSD - 31_247_101 / 2) <= 1)
@@ -63,13 +71,14 @@ struct PricingTests {
 
     @Test("absurd prices are refused as typos, naming the field")
     func absurdPrice() throws {
-        var catalog = try PricingCatalog.load(path: Self.repositoryCatalog)
+        var catalog = try Self.catalog()
         catalog.clouds["aws"]!.regions["us-east-1"]!["m5.large"]!.onDemandHourlyUSD = "9600"
         do {
             try catalog.validate()
             Issue.record("accepted $9600/h")
         } catch {
-            #expect(error.field == "clouds[aws].regions[us-east-1][m5.large].onDemandHourlyUSD")
+            #expect(error.path == #"$.clouds.aws.regions["us-east-1"]["m5.large"].onDemandHourlyUSD"#)
+            #expect(error.reason.contains("typo"))
         }
     }
 
@@ -82,7 +91,9 @@ struct PricingTests {
             _ = try PricingCatalog.load(path: path)
             Issue.record("accepted a broken file")
         } catch {
-            #expect(error.field == path)
+            #expect(error.file == path)
+            #expect(error.path == "$")
+            #expect(error.reason == "not valid JSON")
         }
     }
 

@@ -89,7 +89,7 @@ public func withTestHub<R: Sendable>(
     options.apiPort = 0
     options.ingestHost = "127.0.0.1"
     options.ingestPort = 0
-    options.pricingCatalog = TestHub.repositoryRoot + "/pricing/catalog.json"
+    options.pricingSource = TestHub.repositoryRoot + "/pricing"
     let hub: Hub
     if let now {
         hub = try await Hub.open(options: options, logger: quietLogger, now: now)

@@ -27,6 +27,7 @@ struct CostPlanner: Sendable {
                 if var existing = merged[g.name] {
                     existing.usage.add(g.usage)
                     existing.cost.add(g.cost)
+                    existing.idle += g.idle
                     merged[g.name] = existing
                 } else {
                     merged[g.name] = g

@@ -115,7 +115,11 @@ extension CostGroupResult {
             cpuRequestCoreHours: Double(u.cpuRequestCoreNanos) / 3.6e12,
             ramGiBHours: Double(u.memoryByteSeconds) / (1_073_741_824 * 3600),
             ramRequestGiBHours: Double(u.memoryRequestByteSeconds) / (1_073_741_824 * 3600),
-            efficiency: efficiency
+            efficiency: efficiency,
+            gpuCost: g.cost.gpu.decimalString,
+            storageCost: g.cost.storage.decimalString,
+            idleCost: g.idle.decimalString,
+            idleCostNanoUSD: g.idle.nanoUSD
         )
     }
 }

@@ -21,6 +21,8 @@ public struct HubServices: Sendable {
     public var metrics: HubMetrics
     public var settings: HubSettings
     public var now: @Sendable () -> Int64
+    /// Price versions; nil in router tests that need no pricing.
+    public var pricing: HubPricing?
 
     public init(store: any HubStore, ca: CertificateAuthority, audit: AuditLog, registry: StreamRegistry, metrics: HubMetrics, settings: HubSettings, now: @escaping @Sendable () -> Int64) {
         self.store = store
@@ -63,6 +65,7 @@ public func buildRouter(_ hub: HubServices) -> Router<HubRequestContext> {
     CostRoutes(hub: hub).register(on: v1)
     TokenRoutes(hub: hub).register(on: v1.group("tokens"))
     AuditRoutes(hub: hub).register(on: v1.group("audit"))
+    PricingRoutes(hub: hub).register(on: v1.group("pricing"))
     return router
 }
 

@@ -44,8 +44,11 @@ public struct HubOptions: Sendable {
     public var ingestPort = 9443
     /// Serve the REST API over plain HTTP (behind an ingress that terminates TLS).
     public var plainHTTP = false
-    /// A pricing catalog file; nil uses `pricing/catalog.json` if present, else the built-in rate card.
-    public var pricingCatalog: String?
+    /// Where catalogs come from (a file, a directory of catalogs, or an http(s) URL); nil uses
+    /// the `pricing/` directory if present, else the built-in rate card. Imported as the first
+    /// price version when the store has none, and re-read every `pricingRefreshMillis`.
+    public var pricingSource: String?
+    public var pricingRefreshMillis: Int64 = 6 * 3_600_000
     public var settings = HubSettings()
 
     public init(dataDir: String) { self.dataDir = dataDir }
@@ -76,22 +79,23 @@ public final class Hub: Sendable {
         let dir = HubDataDir(path: options.dataDir)
         try dir.check()
         let ca = try CertificateAuthority(certificatePEM: try dir.read(dir.caCertificate), privateKeyPEM: try dir.read(dir.caKey))
-        let catalog = try Self.loadCatalog(options.pricingCatalog, logger: logger)
-        let priceBook = try CatalogPriceBook(catalog: catalog)
         let keys = try AuditKeys.load(from: options.dataDir)
         let store = try await SQLiteStore.open(path: dir.database, logger: logger)
-        let audit = AuditLog(store: store, keys: keys, logger: logger)
         do {
+            let audit = AuditLog(store: store, keys: keys, logger: logger)
             try await audit.open()
             try await Self.recordConfiguration(options, audit: audit, now: now())
+            let pricing = try HubPricing(store: store, logger: logger)
+            try await pricing.reload()
+            try await Self.importInitialPrices(pricing, source: options.pricingSource, now: now(), logger: logger)
+            return Hub(
+                store: store, ca: ca, pricing: pricing, audit: audit, options: options,
+                serverIdentity: (try dir.read(dir.serverCertificate), try dir.read(dir.serverKey)), logger: logger, now: now
+            )
         } catch {
             try? await store.close()
             throw error
         }
-        return Hub(
-            store: store, ca: ca, priceBook: priceBook, audit: audit, options: options,
-            serverIdentity: (try dir.read(dir.serverCertificate), try dir.read(dir.serverKey)), logger: logger, now: now
-        )
     }
 
     /// Appends a `hub.config` entry when the configuration differs from the last one recorded.
@@ -99,7 +103,7 @@ public final class Hub: Sendable {
         let s = options.settings
         let config: [String: JSONValue] = [
             "api": .string("\(options.apiHost):\(options.apiPort)"), "ingest": .string("\(options.ingestHost):\(options.ingestPort)"),
-            "plainHTTP": .bool(options.plainHTTP), "pricingCatalog": options.pricingCatalog.map { .string($0) } ?? .null,
+            "plainHTTP": .bool(options.plainHTTP), "pricingSource": options.pricingSource.map { .string($0) } ?? .null,
             "minuteRetention": .string(DurationText.format(millis: s.minuteRetentionMillis)),
             "hourRetention": .string(DurationText.format(millis: s.hourRetentionMillis)),
             "certificateValidityDays": .int(Int64(s.defaultCertificateValidityDays)),
@@ -111,15 +115,17 @@ public final class Hub: Sendable {
     }
 
     init(
-        store: any HubStore, ca: CertificateAuthority, priceBook: any PriceBook, audit: AuditLog, options: HubOptions,
+        store: any HubStore, ca: CertificateAuthority, pricing: HubPricing, audit: AuditLog, options: HubOptions,
         serverIdentity: (String, String), logger: Logger, now: @escaping @Sendable () -> Int64
     ) {
         let metrics = HubMetrics()
         self.options = options
         self.logger = logger
         self.serverIdentity = serverIdentity
-        self.pricer = BatchPricer(priceBook: priceBook)
-        self.services = HubServices(store: store, ca: ca, audit: audit, registry: StreamRegistry(), metrics: metrics, settings: options.settings, now: now)
+        self.pricer = BatchPricer(books: { pricing.book(at: $0) })
+        var services = HubServices(store: store, ca: ca, audit: audit, registry: StreamRegistry(), metrics: metrics, settings: options.settings, now: now)
+        services.pricing = pricing
+        self.services = services
         self.committer = IngestCommitter(store: store, logger: logger) { records, outcomes in
             var batches = 0, duplicates = 0, samples = 0, rows = 0
             var dropped: UInt64 = 0
@@ -134,15 +140,26 @@ public final class Hub: Sendable {
         }
     }
 
-    static func loadCatalog(_ path: String?, logger: Logger) throws -> PricingCatalog {
-        if let path { return try PricingCatalog.load(path: path) }
-        let fallback = "pricing/catalog.json"
-        if FileManager.default.fileExists(atPath: fallback) {
-            logger.info("pricing catalog", metadata: ["path": "\(fallback)"])
-            return try PricingCatalog.load(path: fallback)
+    /// The configured pricing source (or `pricing/` when present), nil for none.
+    static func effectiveSource(_ configured: String?) -> PricingSource? {
+        if let configured { return PricingSource(configured) }
+        return FileManager.default.fileExists(atPath: "pricing/aws.json") ? PricingSource("pricing") : nil
+    }
+
+    /// A store without price versions gets the source (or the built-in rate card) as version 1,
+    /// in force since ever, so that no sample is priced without a version. A store with
+    /// versions gets the source imported, effective now, if it changed since.
+    static func importInitialPrices(_ pricing: HubPricing, source configured: String?, now: Int64, logger: Logger) async throws {
+        let source = effectiveSource(configured)
+        let catalog = try await source?.load() ?? .builtIn
+        let first = try await pricing.store.priceVersions().isEmpty
+        if source == nil && !first { return }
+        if source == nil {
+            logger.warning("no pricing source (--pricing-source) and no pricing/ directory: every node is priced with the built-in default rate card")
         }
-        logger.warning("no pricing catalog found (--pricing-catalog); every node is priced with the built-in default rate card")
-        return .builtIn
+        try await pricing.importCatalog(
+            catalog, origin: source?.location ?? "built-in default rate card", effectiveAtMillis: first ? 0 : now, nowMillis: now
+        )
     }
 
     /// Runs until shut down (SIGTERM/SIGINT when `handleSignals`, or `shutdown()`).
@@ -152,15 +169,21 @@ public final class Hub: Sendable {
         let retention = RetentionService(store: services.store, settings: options.settings, now: services.now, logger: logger)
         let checkpoints = CheckpointService(log: services.audit, interval: options.settings.checkpointInterval, now: services.now, logger: logger)
         let readiness = ReadinessService(grpc: grpc, ready: ready, apiHost: options.apiHost, ingestHost: options.ingestHost, logger: logger)
+        var members: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: committer),
+            .init(service: IngestServerService(server: grpc, registry: services.registry)),
+            .init(service: api),
+            .init(service: retention),
+            .init(service: checkpoints),
+            .init(service: readiness),
+        ]
+        if let source = Self.effectiveSource(options.pricingSource), let pricing = services.pricing {
+            members.append(.init(service: PricingRefreshService(
+                pricing: pricing, source: source, intervalMillis: options.pricingRefreshMillis, now: services.now, logger: logger
+            )))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: committer),
-                .init(service: IngestServerService(server: grpc, registry: services.registry)),
-                .init(service: api),
-                .init(service: retention),
-                .init(service: checkpoints),
-                .init(service: readiness),
-            ],
+            services: members,
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger
         ))
