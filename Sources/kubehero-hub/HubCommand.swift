@@ -13,7 +13,7 @@ struct HubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubehero-hub",
         abstract: "The KubeHero hub: ingest, pricing, storage and the REST API.",
-        subcommands: [Init.self, Serve.self]
+        subcommands: [Init.self, Serve.self, RotateLogKey.self]
     )
 }
 
@@ -124,3 +124,28 @@ extension HubCommand {
     }
 }
 
+
+extension HubCommand {
+    struct RotateLogKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-log-key",
+            abstract: "Replace the audit log's signing key; older checkpoints keep verifying with the old key (run with the hub stopped)."
+        )
+
+        @Option(help: "The hub's data directory.")
+        var dataDir: String
+
+        @OptionGroup var log: LogOptions
+
+        func run() async throws {
+            let logger = try log.bootstrap()
+            let (old, new) = try await HubDataDir.rotateLogKey(path: dataDir, logger: logger)
+            print("""
+                audit log key rotated
+                  old: \(old)
+                  new: \(new)
+                both are in \(AuditKeys.verifiersPath(dataDir)); give auditors the new file
+                """)
+        }
+    }
+}

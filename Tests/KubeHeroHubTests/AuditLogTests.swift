@@ -145,7 +145,7 @@ import Testing
         try handle.close()
 
         // Rotate the log key while the hub is down; the next run signs with the new key.
-        let rotated = try AuditKeys.rotate(in: dataDir)
+        let rotated = try await HubDataDir.rotateLogKey(path: dataDir, logger: quietLogger)
         #expect(rotated.old != rotated.new)
         try await withTestHub(dataDir: (dataDir, adminToken), keepDataDir: true) { hub in
             _ = try await hub.registerCluster("c")
@@ -153,7 +153,7 @@ import Testing
         }
         try await run(AuditVerifyCommand.self, ["--dir", out, "--key", pub])
         let lines = try String(contentsOfFile: out + "/entries.jsonl", encoding: .utf8).split(separator: "\n")
-        #expect(lines.count == firstCount + 3)  // config (new key), register, issue
+        #expect(lines.count == firstCount + 4)  // key rotation, config (new key), register, issue
         // Old checkpoints still verify with the old key alone only up to the rotation.
         do {
             try await run(AuditVerifyCommand.self, ["--dir", out, "--key", rotated.old.description])

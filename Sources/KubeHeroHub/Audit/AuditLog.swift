@@ -136,13 +136,20 @@ public final class AuditLog: Sendable {
 
 /// Signs a checkpoint whenever the log has grown, at most every `interval` (default 500 ms, so
 /// at least one a second while entries are added).
-struct CheckpointService: Service {
+public struct CheckpointService: Service {
     let log: AuditLog
     let interval: Duration
     let now: @Sendable () -> Int64
     let logger: Logger
 
-    func run() async throws {
+    public init(log: AuditLog, interval: Duration, now: @escaping @Sendable () -> Int64, logger: Logger) {
+        self.log = log
+        self.interval = interval
+        self.now = now
+        self.logger = logger
+    }
+
+    public func run() async throws {
         await cancelWhenGracefulShutdown {
             var failing = false
             while !Task.isCancelled {
@@ -232,9 +239,14 @@ public struct AuditKeys: Sendable {
     public static func rotate(in dir: String) throws -> (old: LogVerifierKey, new: LogVerifierKey) {
         let current = try load(from: dir)
         let next = try LogSigner.generate(name: current.signer.name)
+        try install(next, replacing: current, in: dir)
+        return (current.signer.verifierKey, next.verifierKey)
+    }
+
+    /// Makes `next` the signing key; `current`'s verifier keys stay listed.
+    static func install(_ next: LogSigner, replacing current: AuditKeys, in dir: String) throws {
         let verifiers = current.verifiers + [next.verifierKey]
         try HubDataDir.write(verifiers.map(\.description).joined(separator: "\n") + "\n", to: verifiersPath(dir), mode: 0o644)
         try HubDataDir.write(next.signerKeyText + "\n", to: signerPath(dir), mode: 0o600)
-        return (current.signer.verifierKey, next.verifierKey)
     }
 }

@@ -116,6 +116,29 @@ public struct HubDataDir: Sendable {
         return InitResult(adminToken: secret, adminConfigPath: dir.adminConfig, caCertificatePath: dir.caCertificate, serverNames: names)
     }
 
+    /// Replaces the audit log's signing key (`kubehero-hub rotate-log-key`; the hub should be
+    /// stopped). The `audit.key.rotate` entry is appended first: if it cannot be written, the
+    /// key does not change.
+    public static func rotateLogKey(path: String, now: Date = Date(), logger: Logger) async throws -> (old: LogVerifierKey, new: LogVerifierKey) {
+        let dir = HubDataDir(path: path)
+        try dir.check()
+        let current = try AuditKeys.load(from: path)
+        let next = try LogSigner.generate(name: current.signer.name)
+        let store = try await SQLiteStore.open(path: dir.database, logger: logger)
+        do {
+            _ = try await store.appendAudit([AuditDraft(
+                timeMillis: Int64(now.timeIntervalSince1970 * 1000), actor: .hub, action: .logKeyRotate, subject: "audit-log-key",
+                details: ["old": .string(current.signer.verifierKey.description), "new": .string(next.verifierKey.description)]
+            )])
+            try await store.close()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try AuditKeys.install(next, replacing: current, in: path)
+        return (current.signer.verifierKey, next.verifierKey)
+    }
+
     /// Checks that the directory was made by `init` and names what is missing.
     public func check() throws {
         for file in [caCertificate, caKey, serverCertificate, serverKey, database, AuditKeys.signerPath(path), AuditKeys.verifiersPath(path), AuditKeys.hmacPath(path)] where !FileManager.default.fileExists(atPath: file) {
