@@ -115,6 +115,142 @@ public enum CanonicalJSON {
         return v
     }
 
+    /// The integer value of `key` in a top-level JSON object, checking that the whole input is
+    /// well-formed JSON but building nothing (for verifying many entries fast); nil if the input
+    /// is not a JSON object, or `key` is missing or not an integer.
+    public static func topLevelInteger(_ key: String, in bytes: [UInt8]) -> Int64? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var scanner = Scanner(b: buffer)
+            return scanner.topLevel(key: Array(key.utf8))
+        }
+    }
+
+    /// A non-allocating JSON syntax check (strings are not checked for valid UTF-8).
+    struct Scanner {
+        let b: UnsafeBufferPointer<UInt8>
+        var i = 0
+
+        mutating func space() {
+            while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
+        }
+
+        mutating func topLevel(key: [UInt8]) -> Int64? {
+            space()
+            guard i < b.count, b[i] == UInt8(ascii: "{") else { return nil }
+            i += 1
+            var found: Int64?
+            space()
+            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; space(); return nil }
+            while true {
+                space()
+                guard i < b.count, b[i] == UInt8(ascii: "\"") else { return nil }
+                let keyStart = i + 1
+                guard string() else { return nil }
+                let isKey = i - 1 - keyStart == key.count && key.withUnsafeBufferPointer { k in
+                    (0..<k.count).allSatisfy { b[keyStart + $0] == k[$0] }
+                }
+                space()
+                guard i < b.count, b[i] == UInt8(ascii: ":") else { return nil }
+                i += 1
+                space()
+                if isKey {
+                    guard found == nil, let v = integer() else { return nil }
+                    found = v
+                } else {
+                    guard value(depth: 1) else { return nil }
+                }
+                space()
+                guard i < b.count else { return nil }
+                if b[i] == UInt8(ascii: "}") { i += 1; break }
+                guard b[i] == UInt8(ascii: ",") else { return nil }
+                i += 1
+            }
+            space()
+            return i == b.count ? found : nil
+        }
+
+        mutating func string() -> Bool {
+            i += 1
+            while i < b.count {
+                let c = b[i]
+                if c == UInt8(ascii: "\"") { i += 1; return true }
+                if c < 0x20 { return false }
+                if c == UInt8(ascii: "\\") {
+                    i += 1
+                    guard i < b.count else { return false }
+                    if b[i] == UInt8(ascii: "u") {
+                        guard i + 4 < b.count, (1...4).allSatisfy({ hexNibble(b[i + $0]) != nil }) else { return false }
+                        i += 4
+                    } else if !"\"\\/bfnrt".utf8.contains(b[i]) {
+                        return false
+                    }
+                }
+                i += 1
+            }
+            return false
+        }
+
+        mutating func integer() -> Int64? {
+            var negative = false
+            if i < b.count, b[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+            var v: Int64 = 0
+            let start = i
+            while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
+                let (m, o1) = v.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(Int64(b[i] - 0x30))
+                guard !o1, !o2 else { return nil }
+                v = a
+                i += 1
+            }
+            guard i > start else { return nil }
+            if i < b.count, b[i] == UInt8(ascii: ".") || b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") { return nil }
+            return negative ? -v : v
+        }
+
+        mutating func literal(_ word: StaticString) -> Bool {
+            let n = word.utf8CodeUnitCount
+            guard i + n <= b.count else { return false }
+            for k in 0..<n where b[i + k] != word.utf8Start[k] { return false }
+            i += n
+            return true
+        }
+
+        mutating func value(depth: Int) -> Bool {
+            guard depth < 32, i < b.count else { return false }
+            switch b[i] {
+            case UInt8(ascii: "\""): return string()
+            case UInt8(ascii: "n"): return literal("null")
+            case UInt8(ascii: "t"): return literal("true")
+            case UInt8(ascii: "f"): return literal("false")
+            case UInt8(ascii: "-"), 0x30...0x39: return integer() != nil
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                let object = b[i] == UInt8(ascii: "{")
+                let close = object ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                i += 1
+                space()
+                if i < b.count, b[i] == close { i += 1; return true }
+                while true {
+                    space()
+                    if object {
+                        guard i < b.count, b[i] == UInt8(ascii: "\""), string() else { return false }
+                        space()
+                        guard i < b.count, b[i] == UInt8(ascii: ":") else { return false }
+                        i += 1
+                        space()
+                    }
+                    guard value(depth: depth + 1) else { return false }
+                    space()
+                    guard i < b.count else { return false }
+                    if b[i] == close { i += 1; return true }
+                    guard b[i] == UInt8(ascii: ",") else { return false }
+                    i += 1
+                }
+            default:
+                return false
+            }
+        }
+    }
+
     struct Parser {
         let b: [UInt8]
         var i = 0

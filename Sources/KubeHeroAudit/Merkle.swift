@@ -36,6 +36,25 @@ public struct TreeHash: Hashable, Sendable, CustomStringConvertible {
         self.init(bytes: out)
     }
 
+    /// Exactly 64 lowercase hex digits (what the log writes); nil for anything else.
+    public init?(lowercaseHex hex: ArraySlice<UInt8>) {
+        guard hex.count == 64 else { return nil }
+        var out = TreeHash(digestBytes: ())
+        let ok = withUnsafeMutableBytes(of: &out) { raw -> Bool in
+            var i = hex.startIndex
+            for k in 0..<32 {
+                guard let hi = lowerNibble(hex[i]), let lo = lowerNibble(hex[i + 1]) else { return false }
+                raw[k] = hi << 4 | lo
+                i += 2
+            }
+            return true
+        }
+        guard ok else { return nil }
+        self = out
+    }
+
+    private init(digestBytes: Void) {}
+
     public var hex: String { hexString(bytes) }
     public var base64: String { Data(bytes).base64EncodedString() }
 
@@ -221,6 +240,14 @@ public struct MerkleTree: Sendable {
             subproof(m - k, start: start + k, count: count - k, complete: false, into: &proof)
             proof.append(hash(start: start, count: k))
         }
+    }
+}
+
+func lowerNibble(_ c: UInt8) -> UInt8? {
+    switch c {
+    case 0x30...0x39: c - 0x30
+    case 0x61...0x66: c - 0x61 + 10
+    default: nil
     }
 }
 

@@ -57,3 +57,24 @@ import Testing
         #expect(throws: CanonicalJSON.ParseError.self) { try CanonicalJSON.parse(Array(repeating: UInt8(ascii: "["), count: 100)) }
     }
 }
+
+@Suite struct ScannerTests {
+    /// The verifier's non-allocating scan agrees with the full parser on every one-byte change
+    /// of a real entry (ASCII changes, so that UTF-8 validity, which only the parser checks,
+    /// does not differ).
+    @Test func scanAgreesWithTheParserOnEveryOneByteChange() throws {
+        let entry = AuditDraft(
+            timeMillis: 1_790_000_000_000, actor: .token("ab12"), action: .clusterRegister, subject: "cluster/prod",
+            details: ["labels": .object(["env": "prod", "q": "a\"b\\c"]), "n": -12, "ok": true, "none": .null, "list": .array([1, "x"])]
+        ).entry(index: 42)
+        #expect(CanonicalJSON.topLevelInteger("index", in: entry.bytes) == 42)
+        for at in entry.bytes.indices {
+            for replacement in [UInt8(ascii: "x"), UInt8(ascii: "\""), UInt8(ascii: "}"), UInt8(ascii: "1"), UInt8(ascii: " ")] {
+                var b = entry.bytes
+                b[at] = replacement
+                let full: Int64? = (try? CanonicalJSON.parse(b))?["index"]?.intValue
+                #expect(CanonicalJSON.topLevelInteger("index", in: b) == full, "byte \(at) -> \(replacement)")
+            }
+        }
+    }
+}

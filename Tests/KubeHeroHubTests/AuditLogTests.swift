@@ -86,6 +86,9 @@ import Testing
                 let oldRoot = try Checkpoint(parsing: SignedNote(parsing: older.note).text).root
                 let consistency = try await client.auditConsistencyProof(from: older.size, to: signed.size)
                 #expect(Merkle.verifyConsistency(oldSize: older.size, newSize: signed.size, oldRoot: oldRoot, newRoot: signed.root, proof: consistency.hashes.map { TreeHash(hex: $0)! }))
+                let metrics = try await client.raw(method: "GET", path: "/metrics")
+                #expect(metrics.body.contains("kubehero_audit_entries \(entries.count)"))
+                #expect(metrics.body.contains("kubehero_audit_integrity_ok 1"))
                 let bad = try await client.raw(method: "GET", path: "/v1/audit/proof/inclusion?index=5&size=999999")
                 #expect(bad.status == 400 && bad.body.contains("larger than the log"))
             }

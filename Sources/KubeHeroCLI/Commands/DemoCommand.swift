@@ -1,5 +1,6 @@
 import ArgumentParser
 import KubeHeroAgent
+import KubeHeroAudit
 import KubeHeroCore
 import KubeHeroPKI
 
@@ -138,13 +139,32 @@ final class DemoRun {
             step("kubehero cost --window 1h --aggregate namespace")
             let costs = try await client.costs(HubClient.CostsQuery(window: "1h", aggregate: "namespace"))
             say(Tables.costs(costs))
-            if let top = try await client.costs(HubClient.CostsQuery(window: "1h", aggregate: "container")).steps.first?.groups.first {
+            // The most expensive workload container (not the node's idle share).
+            if let top = try await client.costs(HubClient.CostsQuery(window: "1h", aggregate: "container")).steps.first?.groups.first(where: { !$0.name.hasPrefix("__idle__") }) {
                 let parts = top.name.split(separator: "/").map(String.init)
                 if parts.count == 3 {
                     step("kubehero series --window 10m --step 1m --namespace \(parts[0]) --pod \(parts[1]) --container \(parts[2])")
                     let series = try await client.series(HubClient.SeriesQuery(window: "10m", step: "1m", filter: RowFilter(namespace: parts[0], pod: parts[1], container: parts[2])))
                     say(Tables.series(series))
                 }
+            }
+
+            step("kubehero audit list; kubehero audit verify --key \(hubDir)/audit-log.pub")
+            let audit = try await client.auditEntries(HubClient.AuditEntriesQuery(limit: 50))
+            say(AuditEntryView.table(audit.entries.map { AuditEntryView($0.entry, leafHash: $0.recordedLeafHash) }))
+            // A checkpoint is signed within a second of the last entry.
+            var snapshot = try await client.auditSnapshot()
+            for _ in 0..<20 where (snapshot.checkpoints.last?.size ?? 0) < UInt64(snapshot.entries.count) {
+                try await Task.sleep(for: .milliseconds(250))
+                snapshot = try await client.auditSnapshot()
+            }
+            let keys = try loadVerifierKeys([hubDir + "/audit-log.pub"])
+            let inputs = snapshot.entries.map { AuditVerifier.Input(recordedLeafHash: $0.recordedLeafHash, bytes: $0.entry.bytes) }
+            switch AuditVerifier(keys: keys).verify(entries: inputs, checkpointNotes: snapshot.checkpoints.map(\.note)) {
+            case .success(let v):
+                say("audit log verified: \(v.entries) entries, \(v.checkpoints) signed checkpoints, tree size \(v.verifiedSize), root \(v.verifiedRoot.hex.prefix(16))...")
+            case .failure(let problem):
+                throw CLIError("the demo's audit log does not verify: \(problem)")
             }
             try await client.shutdown()
         } catch {

@@ -57,7 +57,8 @@ public func buildRouter(_ hub: HubServices) -> Router<HubRequestContext> {
         let ages = try await hub.store.lastBatchTimes().mapValues { Double(now - $0) / 1000 }
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: hub.metrics.render(connectedAgents: connected, lastBatchAgeSeconds: ages))))
+        let text = hub.metrics.render(connectedAgents: connected, lastBatchAgeSeconds: ages) + (try await auditMetrics(hub, now: now))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(store: hub.store))
@@ -67,6 +68,31 @@ public func buildRouter(_ hub: HubServices) -> Router<HubRequestContext> {
     AuditRoutes(hub: hub).register(on: v1.group("audit"))
     PricingRoutes(hub: hub).register(on: v1.group("pricing"))
     return router
+}
+
+/// The audit log's gauges: size, newest checkpoint, and whether the log agrees with it.
+func auditMetrics(_ hub: HubServices, now: Int64) async throws -> String {
+    let size = try await hub.store.auditSize()
+    let latest = try await hub.store.latestCheckpoint()
+    var lines = [
+        "# HELP kubehero_audit_entries Entries in the audit log.",
+        "# TYPE kubehero_audit_entries gauge",
+        "kubehero_audit_entries \(size)",
+        "# HELP kubehero_audit_checkpoint_size Tree size of the newest signed checkpoint.",
+        "# TYPE kubehero_audit_checkpoint_size gauge",
+        "kubehero_audit_checkpoint_size \(latest?.size ?? 0)",
+        "# HELP kubehero_audit_integrity_ok 1 while the stored entries agree with the log's checkpoints; 0 stops signing.",
+        "# TYPE kubehero_audit_integrity_ok gauge",
+        "kubehero_audit_integrity_ok \(hub.audit.integrityProblem == nil ? 1 : 0)",
+    ]
+    if let latest {
+        lines += [
+            "# HELP kubehero_audit_checkpoint_age_seconds Age of the newest signed checkpoint.",
+            "# TYPE kubehero_audit_checkpoint_age_seconds gauge",
+            "kubehero_audit_checkpoint_age_seconds \(Double(now - latest.createdAtMillis) / 1000)",
+        ]
+    }
+    return lines.joined(separator: "\n") + "\n"
 }
 
 /// Encodes a value as a JSON response.
