@@ -6,6 +6,7 @@ import KubeHeroCore
 import KubeHeroHub
 import KubeHeroIngestClient
 import KubeHeroPKI
+@testable import KubeHeroStoreSQLite
 import KubeHeroTestSupport
 import KubeHeroWire
 import Testing
@@ -163,6 +164,41 @@ import Testing
             Issue.record("checkpoints signed by the new key verified with the old key only")
         } catch let error as CLIError {
             #expect(error.message.contains("unknown key"), "\(error.message)")
+        }
+    }
+}
+
+/// Fail closed through the REST API: while the audit log cannot be written, registering a
+/// cluster and creating a token are refused with an error, and nothing of them is stored.
+@Suite("Audit log fails closed") struct AuditFailClosedAPITests {
+    @Test func registrationAndTokenCreationAreRefusedWhileTheAuditLogIsUnwritable() async throws {
+        try await withTestHub { hub in
+            // A second connection to the hub's database (WAL allows it) makes audit inserts fail.
+            let db = try SQLiteConnection(path: hub.dataDir + "/hub.sqlite")
+            try db.setBusyTimeout(millis: 5000)
+            try db.exec("CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit store unwritable'); END;")
+            let before = try await hub.withClient { try await $0.auditEntries(.init()).treeSize }
+
+            await #expect(throws: (any Error).self) { _ = try await hub.registerCluster("prod") }
+            try await hub.withClient { client in
+                await #expect(throws: (any Error).self) { _ = try await client.createToken(name: "grafana", role: "viewer") }
+                let clusters = try await client.listClusters()
+                let tokens = try await client.listTokens()
+                let size = try await client.auditEntries(.init()).treeSize
+                #expect(clusters.isEmpty)
+                #expect(tokens.count == 1)  // the admin token only
+                #expect(size == before)
+            }
+
+            try db.exec("DROP TRIGGER audit_down")
+            db.close()
+            _ = try await hub.registerCluster("prod")
+            try await hub.withClient { client in
+                let names = try await client.listClusters().map(\.name)
+                let size = try await client.auditEntries(.init()).treeSize
+                #expect(names == ["prod"])
+                #expect(size == before + 2)
+            }
         }
     }
 }
