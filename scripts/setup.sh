@@ -21,3 +21,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.1 or newer is needed)" >&2; exit 1; }
+
+# --- S3 forwarding test (Tests/KubeHeroS3Tests): moto's S3-compatible server, in .venv-tools/
+# (git-ignored) like the other Python tools. The test skips, saying so, when it is missing.
+S3_TOOLS=("moto[server]==5.2.5")
+VENV_TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv-tools"
+if ! "$VENV_TOOLS/bin/python" -c 'import moto.server, flask' 2>/dev/null; then
+  echo "setup: installing ${S3_TOOLS[*]} into .venv-tools" >&2
+  { [ -x "$VENV_TOOLS/bin/pip" ] || python3 -m venv "$VENV_TOOLS"; } &&
+    "$VENV_TOOLS/bin/pip" install -q "${S3_TOOLS[@]}" ||
+    echo "setup: warning: could not install moto into .venv-tools; the S3 forwarding test will be skipped" >&2
+fi
