@@ -82,6 +82,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // S3-compatible object storage: SigV4 signing and the few operations `audit forward --s3` needs.
+        .target(
+            name: "KubeHeroS3",
+            dependencies: [
+                "KubeHeroCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOHTTP1", package: nio),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KubeHeroStore",
             dependencies: ["KubeHeroCore", "KubeHeroAudit"],
@@ -160,6 +172,7 @@ let package = Package(
                 "KubeHeroPricing",
                 "KubeHeroPKI",
                 "KubeHeroAudit",
+                "KubeHeroS3",
                 // For `kubehero demo` (cgroup mounts); no database driver comes with it.
                 "KubeHeroAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -272,6 +285,17 @@ let package = Package(
         .testTarget(
             name: "KubeHeroAuditTests",
             dependencies: ["KubeHeroAudit", "KubeHeroCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KubeHeroS3Tests",
+            dependencies: [
+                "KubeHeroS3", "KubeHeroCLI", "KubeHeroAudit", "KubeHeroCore", "KubeHeroTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOHTTP1", package: nio),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

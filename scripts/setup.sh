@@ -37,3 +37,13 @@ if ! "$VENV_TOOLS/bin/python" -c 'import helm_python, kubernetes_validate' 2>/de
   { python3 -m venv "$VENV_TOOLS" && "$VENV_TOOLS/bin/pip" install -q "${CHART_TOOLS[@]}"; } ||
     echo "setup: warning: could not install the chart check's Python tools into .venv-tools" >&2
 fi
+
+# --- S3 forwarding test (Tests/KubeHeroS3Tests): moto's S3-compatible server, in .venv-tools/
+# (git-ignored) like the other Python tools. The test skips, saying so, when it is missing.
+S3_TOOLS=("moto[server]==5.2.5")
+if ! "$VENV_TOOLS/bin/python" -c 'import moto.server, flask' 2>/dev/null; then
+  echo "setup: installing ${S3_TOOLS[*]} into .venv-tools" >&2
+  { [ -x "$VENV_TOOLS/bin/pip" ] || python3 -m venv "$VENV_TOOLS"; } &&
+    "$VENV_TOOLS/bin/pip" install -q "${S3_TOOLS[@]}" ||
+    echo "setup: warning: could not install moto into .venv-tools; the S3 forwarding test will be skipped" >&2
+fi

@@ -28,7 +28,12 @@ public struct AuditArchive: Sendable {
     static func completeLines(_ path: String) throws -> [ArraySlice<UInt8>] {
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
-        let bytes = [UInt8](data)
+        return lines(of: [UInt8](data))
+    }
+
+    /// The newline-terminated lines of `bytes`, without the newlines; bytes after the last
+    /// newline are left out.
+    static func lines(of bytes: [UInt8]) -> [ArraySlice<UInt8>] {
         var lines: [ArraySlice<UInt8>] = []
         var start = 0
         for (i, b) in bytes.enumerated() where b == 0x0A {

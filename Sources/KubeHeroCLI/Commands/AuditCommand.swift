@@ -1,6 +1,7 @@
 import ArgumentParser
 import KubeHeroAudit
 import KubeHeroCore
+import KubeHeroS3
 
 #if canImport(Glibc)
 import Glibc
@@ -190,14 +191,18 @@ public struct AuditVerifyCommand: AsyncParsableCommand {
 
     @OptionGroup public var global: GlobalOptions
     @Option(help: ArgumentHelp("Verify this export directory instead of the hub's log (offline).", valueName: "dir")) var dir: String?
-    @Option(help: ArgumentHelp("A verifier key (name+hash+base64) or a file of them, e.g. the hub's audit-log.pub. Repeatable. Required with --dir; online, the hub's own keys are used without it.", valueName: "key")) var key: [String] = []
+    @Option(help: ArgumentHelp("Verify the log that audit forward --s3 wrote to this bucket and prefix (offline).", valueName: "s3://bucket/prefix")) var s3: String?
+    @OptionGroup var s3Options: S3Options
+    @Option(help: ArgumentHelp("A verifier key (name+hash+base64) or a file of them, e.g. the hub's audit-log.pub. Repeatable. Required with --dir and --s3; online, the hub's own keys are used without it.", valueName: "key")) var key: [String] = []
 
     public init() {}
 
     public func validate() throws {
-        if dir != nil, key.isEmpty {
-            throw ArgumentParser.ValidationError("--dir needs --key: an offline check must use a key you trust, e.g. the hub's DIR/audit-log.pub")
+        if dir != nil, s3 != nil { throw ArgumentParser.ValidationError("--dir and --s3 are two places to read; give one") }
+        if let flag = dir != nil ? "--dir" : s3 != nil ? "--s3" : nil, key.isEmpty {
+            throw ArgumentParser.ValidationError("\(flag) needs --key: an offline check must use a key you trust, e.g. the hub's DATA_DIR/audit-log.pub")
         }
+        try checkFlags { if let s3 { _ = try S3Location(parsing: s3) } }
     }
 
     public func run() async throws {
@@ -206,6 +211,9 @@ public struct AuditVerifyCommand: AsyncParsableCommand {
         let notes: [String]
         if let dir {
             (entries, notes) = try AuditArchive(directory: dir).read()
+        } else if let s3 {
+            let location = try S3Location(parsing: s3)
+            (entries, notes) = try await s3Options.withClient { try await S3AuditArchive(s3: $0, location: location).read() }
         } else {
             let (snapshot, hubKeys) = try await HubClient.withClient(try global.resolve()) { hub in
                 (try await hub.auditSnapshot(), try await hub.auditKeys())
@@ -258,30 +266,60 @@ public struct AuditExportCommand: AsyncParsableCommand {
 public struct AuditForwardCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "forward",
-        abstract: "Copy the audit log continuously to a directory; resumes where it stopped.",
-        discussion: "The directory is always a valid export (kubehero audit verify --dir DIR --key ...)."
+        abstract: "Copy the audit log continuously to a directory or an S3 bucket; resumes where it stopped.",
+        discussion: """
+            --dir DIR is always a valid export (kubehero audit verify --dir DIR --key ...). \
+            --s3 s3://bucket/prefix writes immutable segments (entries/FIRST-LAST.jsonl, \
+            checkpoints/SIZE.json), keys.txt and state.json, signed with AWS Signature Version 4; \
+            credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN. \
+            Verify it with kubehero audit verify --s3 s3://bucket/prefix --key ....
+            """
     )
 
     @OptionGroup public var global: GlobalOptions
-    @Option(help: ArgumentHelp("Directory to keep in step with the log.", valueName: "dir")) var dir: String
+    @Option(help: ArgumentHelp("Directory to keep in step with the log.", valueName: "dir")) var dir: String?
+    @Option(help: ArgumentHelp("Bucket and prefix to keep in step with the log.", valueName: "s3://bucket/prefix")) var s3: String?
+    @OptionGroup var s3Options: S3Options
     @Option(help: "How often to poll the hub.") var interval = "5s"
     @Flag(help: "Forward what is there now, then exit.") var once = false
 
     public init() {}
 
     public func validate() throws {
-        try checkFlags { _ = try DurationText.parseMillis(interval, field: "--interval") }
+        guard (dir == nil) != (s3 == nil) else { throw ArgumentParser.ValidationError("give one of --dir DIR and --s3 s3://bucket/prefix") }
+        try checkFlags {
+            _ = try DurationText.parseMillis(interval, field: "--interval")
+            if let s3 { _ = try S3Location(parsing: s3) }
+        }
     }
 
     public func run() async throws {
         let pause = try DurationText.parseMillis(interval, field: "--interval")
-        let archive = AuditArchive(directory: dir)
+        if let dir {
+            try await forward(into: AuditArchive(directory: dir), named: dir, pause: pause)
+        } else if let s3 {
+            let location = try S3Location(parsing: s3)
+            try await s3Options.withClient { client in
+                try await forward(into: S3AuditArchive(s3: client, location: location), named: location.description, pause: pause)
+            }
+        }
+    }
+
+    /// The first round's failure ends the command (a wrong flag or credential shows at once);
+    /// later ones are reported and tried again next round, so a forwarder outlives outages.
+    func forward(into target: some AuditForwardTarget, named name: String, pause: Int64) async throws {
         try await HubClient.withClient(try global.resolve()) { hub in
-            try archive.writeKeys(try await hub.auditKeys().keys)
+            try await target.writeKeys(try await hub.auditKeys().keys)
+            var round = 0
             while true {
-                let forwarded = try await AuditForwarder(hub: hub, archive: archive).step()
-                if forwarded.entries + forwarded.checkpoints > 0 {
-                    print("forwarded \(forwarded.entries) entries and \(forwarded.checkpoints) checkpoints to \(dir) (now \(forwarded.nextIndex) entries)")
+                round += 1
+                do {
+                    let forwarded = try await AuditForwarder(hub: hub, archive: target).step()
+                    if forwarded.entries + forwarded.checkpoints > 0 {
+                        print("forwarded \(forwarded.entries) entries and \(forwarded.checkpoints) checkpoints to \(name) (now \(forwarded.nextIndex) entries)")
+                    }
+                } catch where round > 1 && !(error is CancellationError) {
+                    printErr("\(ErrorLine.render(error)); trying again in \(interval)")
                 }
                 if once { return }
                 try await Task.sleep(for: .milliseconds(pause))
@@ -290,18 +328,50 @@ public struct AuditForwardCommand: AsyncParsableCommand {
     }
 }
 
-/// One round of `audit forward`: whatever the hub has past what the archive holds.
-public struct AuditForwarder: Sendable {
-    public let hub: HubClient
-    public let archive: AuditArchive
+/// `--s3-endpoint`, `--s3-region` and the credentials in the environment.
+struct S3Options: ParsableArguments {
+    @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("An S3-compatible server (scheme://host[:port]), addressed path-style. Default: https://s3.REGION.amazonaws.com.", valueName: "url"))
+    var endpoint: String?
+    @Option(name: .customLong("s3-region"), help: ArgumentHelp("The bucket's region. Default: AWS_REGION, then AWS_DEFAULT_REGION; us-east-1 with --s3-endpoint.", valueName: "region"))
+    var region: String?
 
-    public init(hub: HubClient, archive: AuditArchive) {
+    static let regionVariables = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+
+    /// Endpoint, region and credentials, or an error naming the flag or variable at fault.
+    func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws(KubeHeroCore.ValidationError) -> (S3Client.Endpoint, String, AWSCredentials) {
+        var resolved: (value: String, source: String)?
+        if let region { resolved = (region, "--s3-region") }
+        for name in Self.regionVariables where resolved == nil {
+            if let value = environment[name], !value.isEmpty { resolved = (value, name) }
+        }
+        if resolved == nil, endpoint != nil { resolved = ("us-east-1", "--s3-region") }
+        guard let resolved else {
+            throw KubeHeroCore.ValidationError(field: "--s3-region", "no region: pass --s3-region or set AWS_REGION")
+        }
+        try S3Client.checkRegion(resolved.value, field: resolved.source)
+        let url: S3Client.Endpoint
+        if let endpoint { url = try S3Client.Endpoint(parsing: endpoint) } else { url = .aws(region: resolved.value) }
+        return (url, resolved.value, try AWSCredentials(environment: environment))
+    }
+
+    func withClient<R>(isolation: isolated (any Actor)? = #isolation, _ body: (S3Client) async throws -> R) async throws -> R {
+        let (endpoint, region, credentials) = try resolve()
+        return try await S3Client.withClient(endpoint: endpoint, region: region, credentials: credentials, body)
+    }
+}
+
+/// One round of `audit forward`: whatever the hub has past what the target holds.
+public struct AuditForwarder<Target: AuditForwardTarget>: Sendable {
+    public let hub: HubClient
+    public let archive: Target
+
+    public init(hub: HubClient, archive: Target) {
         self.hub = hub
         self.archive = archive
     }
 
     public func step() async throws -> (entries: Int, checkpoints: Int, nextIndex: UInt64) {
-        let (nextIndex, checkpointSize) = try archive.resumePoint()
+        let (nextIndex, checkpointSize) = try await archive.resumePoint()
         // Checkpoints first, then the entries: everything a written checkpoint covers is in the
         // log by the time the entries are read.
         var checkpoints = try await hub.auditCheckpoints(fromSize: checkpointSize + 1, limit: 10_000)
@@ -309,10 +379,10 @@ public struct AuditForwarder: Sendable {
         for (n, e) in snapshot.entries.enumerated() where e.entry.index != nextIndex + UInt64(n) {
             throw CLIError("the hub sent entry \(e.entry.index) where \(nextIndex + UInt64(n)) was expected")
         }
-        try archive.appendEntries(snapshot.entries)
+        try await archive.appendEntries(snapshot.entries)
         let total = nextIndex + UInt64(snapshot.entries.count)
         checkpoints = checkpoints.filter { $0.size <= total }
-        try archive.appendCheckpoints(checkpoints.map { ($0.size, $0.note) })
+        try await archive.appendCheckpoints(checkpoints.map { ($0.size, $0.note) })
         return (snapshot.entries.count, checkpoints.count, total)
     }
 }
