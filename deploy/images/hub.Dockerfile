@@ -22,8 +22,8 @@ FROM ubuntu:${UBUNTU}
 RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-0 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /usr/local/bin/
-# `serve` reads pricing/catalog.json relative to its working directory when no
-# --pricing-catalog is given.
+# `serve` imports the catalogs in pricing/ (relative to its working directory) when no
+# --pricing-source is given.
 COPY pricing/ /usr/share/kubehero/pricing/
 WORKDIR /usr/share/kubehero
 # The chart runs it as 65532 too, with a read-only root file system.
