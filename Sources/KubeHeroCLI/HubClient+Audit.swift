@@ -109,17 +109,28 @@ extension HubClient {
         try await send(.GET, "/v1/audit/proof/consistency" + Self.queryString([("from", "\(from)"), ("to", "\(to)")]))
     }
 
-    /// Every entry from `from` on, page by page, and every checkpoint (for export and verify).
-    public func auditSnapshot(from: UInt64 = 0) async throws -> (entries: [(recordedLeafHash: TreeHash, entry: AuditEntry)], checkpoints: [AuditCheckpointInfo]) {
+    /// Every entry, page by page, and every checkpoint (for export and verify).
+    public func auditSnapshot() async throws -> (entries: [(recordedLeafHash: TreeHash, entry: AuditEntry)], checkpoints: [AuditCheckpointInfo]) {
         // Checkpoints first: every entry they cover is then in the log when the entries are read.
+        let checkpoints = try await allAuditCheckpoints(fromSize: 0)
+        return (try await allAuditEntries(from: 0), checkpoints)
+    }
+
+    /// Every checkpoint of size `fromSize` or more, page by page.
+    public func allAuditCheckpoints(fromSize: UInt64) async throws -> [AuditCheckpointInfo] {
         var checkpoints: [AuditCheckpointInfo] = []
-        var next: UInt64 = 0
+        var next = fromSize
         while true {
             let page = try await auditCheckpoints(fromSize: next, limit: 10_000)
             checkpoints += page
             guard page.count == 10_000, let last = page.last else { break }
             next = last.size + 1
         }
+        return checkpoints
+    }
+
+    /// Every entry from index `from` on, page by page.
+    public func allAuditEntries(from: UInt64) async throws -> [(recordedLeafHash: TreeHash, entry: AuditEntry)] {
         var entries: [(recordedLeafHash: TreeHash, entry: AuditEntry)] = []
         var index = from
         while true {
@@ -128,6 +139,6 @@ extension HubClient {
             guard page.entries.count == 10_000, let last = page.entries.last else { break }
             index = last.entry.index + 1
         }
-        return (entries, checkpoints)
+        return entries
     }
 }

@@ -202,3 +202,41 @@ import Testing
         }
     }
 }
+
+/// The hub's own check at start: stored leaf hashes that disagree with its newest checkpoint
+/// stop all further signing (a new checkpoint would fork the log), and /metrics says so.
+@Suite("Audit log integrity at start") struct AuditIntegrityAtStartTests {
+    @Test func aTamperedLeafStopsCheckpointSigning() async throws {
+        let (dataDir, adminToken) = try await TestHub.makeDataDir()
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        let signedSize = try await withTestHub(dataDir: (dataDir, adminToken), keepDataDir: true) { hub in
+            _ = try await hub.registerCluster("prod")
+            return try await hub.withClient { client in
+                for _ in 0..<100 {
+                    let size = try await client.auditEntries(.init(limit: 1, newestFirst: true)).treeSize
+                    if try await client.auditCheckpoints(fromSize: size, limit: 1).first != nil { return size }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                throw CLIError("no checkpoint within 10 s")
+            }
+        }
+        // Someone with the database rewrites a leaf hash (the append-only trigger dropped first).
+        let db = try SQLiteConnection(path: dataDir + "/hub.sqlite")
+        try db.exec("DROP TRIGGER audit_entries_append_only_update")
+        try db.exec("UPDATE audit_entries SET leaf = zeroblob(32) WHERE idx = 4")
+        db.close()
+
+        try await withTestHub(dataDir: (dataDir, adminToken), keepDataDir: true) { hub in
+            _ = try await hub.registerCluster("staging")
+            try await Task.sleep(for: .milliseconds(1500))  // three signing intervals
+            try await hub.withClient { client in
+                let metrics = try await client.raw(method: "GET", path: "/metrics").body
+                let newest = try await client.auditCheckpoints(fromSize: signedSize + 1, limit: 10)
+                let size = try await client.auditEntries(.init(limit: 1, newestFirst: true)).treeSize
+                #expect(metrics.contains("kubehero_audit_integrity_ok 0"))
+                #expect(newest.isEmpty, "a checkpoint was signed over tampered entries")
+                #expect(size > signedSize)
+            }
+        }
+    }
+}

@@ -150,7 +150,7 @@ public struct AuditTailCommand: AsyncParsableCommand {
                 for e in page.entries {
                     print(AuditEntryView.table([AuditEntryView(e.entry, leafHash: e.recordedLeafHash)]).split(separator: "\n").dropFirst().joined())
                 }
-                next = max(next, page.entries.last.map { $0.entry.index + 1 } ?? next, page.entries.isEmpty ? page.treeSize : 0)
+                next = page.entries.last.map { $0.entry.index + 1 } ?? next
             }
         }
     }
@@ -310,15 +310,21 @@ public struct AuditForwardCommand: AsyncParsableCommand {
     func forward(into target: some AuditForwardTarget, named name: String, pause: Int64) async throws {
         try await HubClient.withClient(try global.resolve()) { hub in
             try await target.writeKeys(try await hub.auditKeys().keys)
+            let forwarder = AuditForwarder(hub: hub, archive: target)
             var round = 0
+            // Kept between rounds so that the target is read once, not every round; forgotten
+            // after an error, which may have left a partial write behind.
+            var position: (nextIndex: UInt64, checkpointSize: UInt64)?
             while true {
                 round += 1
                 do {
-                    let forwarded = try await AuditForwarder(hub: hub, archive: target).step()
+                    let forwarded = try await forwarder.step(from: position)
+                    position = forwarded.position
                     if forwarded.entries + forwarded.checkpoints > 0 {
-                        print("forwarded \(forwarded.entries) entries and \(forwarded.checkpoints) checkpoints to \(name) (now \(forwarded.nextIndex) entries)")
+                        print("forwarded \(forwarded.entries) entries and \(forwarded.checkpoints) checkpoints to \(name) (now \(forwarded.position.nextIndex) entries)")
                     }
                 } catch where round > 1 && !(error is CancellationError) {
+                    position = nil
                     printErr("\(ErrorLine.render(error)); trying again in \(interval)")
                 }
                 if once { return }
@@ -370,20 +376,27 @@ public struct AuditForwarder<Target: AuditForwardTarget>: Sendable {
         self.archive = archive
     }
 
-    public func step() async throws -> (entries: Int, checkpoints: Int, nextIndex: UInt64) {
-        let (nextIndex, checkpointSize) = try await archive.resumePoint()
+    /// Where the target stands: the next entry index and the largest checkpoint size it holds.
+    public typealias Position = (nextIndex: UInt64, checkpointSize: UInt64)
+
+    /// One round from `position` (read from the target when nil, as after a start or an error);
+    /// returns what it wrote and the position after it, for the next round.
+    public func step(from position: Position? = nil) async throws -> (entries: Int, checkpoints: Int, position: Position) {
+        let start: Position
+        if let position { start = position } else { start = try await archive.resumePoint() }
+        let (nextIndex, checkpointSize) = start
         // Checkpoints first, then the entries: everything a written checkpoint covers is in the
         // log by the time the entries are read.
-        var checkpoints = try await hub.auditCheckpoints(fromSize: checkpointSize + 1, limit: 10_000)
-        let snapshot = try await hub.auditSnapshot(from: nextIndex)
-        for (n, e) in snapshot.entries.enumerated() where e.entry.index != nextIndex + UInt64(n) {
+        var checkpoints = try await hub.allAuditCheckpoints(fromSize: checkpointSize + 1)
+        let entries = try await hub.allAuditEntries(from: nextIndex)
+        for (n, e) in entries.enumerated() where e.entry.index != nextIndex + UInt64(n) {
             throw CLIError("the hub sent entry \(e.entry.index) where \(nextIndex + UInt64(n)) was expected")
         }
-        try await archive.appendEntries(snapshot.entries)
-        let total = nextIndex + UInt64(snapshot.entries.count)
+        try await archive.appendEntries(entries)
+        let total = nextIndex + UInt64(entries.count)
         checkpoints = checkpoints.filter { $0.size <= total }
         try await archive.appendCheckpoints(checkpoints.map { ($0.size, $0.note) })
-        return (snapshot.entries.count, checkpoints.count, total)
+        return (entries.count, checkpoints.count, (total, checkpoints.last?.size ?? checkpointSize))
     }
 }
 

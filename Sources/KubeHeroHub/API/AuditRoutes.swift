@@ -76,8 +76,10 @@ struct AuditRoutes: Sendable {
             case "desc": query.newestFirst = true
             case let other: throw ValidationError(field: "order", "\"\(other)\" is not asc or desc")
             }
-            let entries = try await hub.store.auditEntries(matching: query)
+            // The size first: an entry appended meanwhile may be in the page but not counted,
+            // never counted but missing, so a client that continues from `treeSize` skips nothing.
             let size = try await hub.store.auditSize()
+            let entries = try await hub.store.auditEntries(matching: query)
             // Each element is exactly an `entries.jsonl` line: the entry's bytes are embedded as
             // they were hashed.
             var body: [UInt8] = Array("{\"entries\":[".utf8)
