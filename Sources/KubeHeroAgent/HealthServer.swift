@@ -1,7 +1,7 @@
-import HTTPTypes
-import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOPosix
 import ServiceLifecycle
 
 /// What /healthz and /metrics report, gathered at request time.
@@ -50,21 +50,105 @@ public struct AgentStatus: Sendable {
 }
 
 /// Serves /healthz and /metrics on a local port (for the kubelet's probes and Prometheus).
+///
+/// Plain SwiftNIO HTTP/1.1 rather than a web framework: two fixed GET routes do not pay for a
+/// router, and the agent's binary (and with it its resident size) stays smaller. BENCHMARKS.md.
 public func makeHealthServer(host: String, port: Int, status: @escaping @Sendable () -> AgentStatus, logger: Logger) -> some Service {
-    let router = Router()
-    router.get("/healthz") { _, _ -> Response in
-        let s = status()
-        let body = "{\"status\":\"ok\",\"connected\":\(s.shipping.connected),\"queuedBatches\":\(s.queuedBatches),\"metadata\":\"\(jsonEscaped(s.metadata))\"}"
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    HealthServer(host: host, port: port, status: status, logger: logger)
+}
+
+struct HealthServer: Service {
+    let host: String
+    let port: Int
+    let status: @Sendable () -> AgentStatus
+    let logger: Logger
+
+    func run() async throws {
+        let status = self.status
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(HealthHandler(status: status))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+        logger.debug("health listener up", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "\(host):\(port)")"])
+        // Returning from run() means failure to ServiceGroup: serve until graceful shutdown.
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
     }
-    router.get("/metrics") { _, _ -> Response in
-        var headers = HTTPFields()
-        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: status().prometheus)))
+}
+
+/// Answers one request at a time per connection (keep-alive as the client asks).
+final class HealthHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let status: @Sendable () -> AgentStatus
+    private var request: HTTPRequestHead?
+
+    init(status: @escaping @Sendable () -> AgentStatus) {
+        self.status = status
     }
-    return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "kubehero-agent"), logger: logger)
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            request = head
+        case .body:
+            break
+        case .end:
+            guard let head = request else { return }
+            request = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let code: HTTPResponseStatus
+        let contentType: String
+        let body: String
+        switch (head.method, path) {
+        case (.GET, "/healthz"), (.HEAD, "/healthz"):
+            let s = status()
+            code = .ok
+            contentType = "application/json"
+            body = "{\"status\":\"ok\",\"connected\":\(s.shipping.connected),\"queuedBatches\":\(s.queuedBatches),\"metadata\":\"\(jsonEscaped(s.metadata))\"}"
+        case (.GET, "/metrics"), (.HEAD, "/metrics"):
+            code = .ok
+            contentType = "text/plain; version=0.0.4; charset=utf-8"
+            body = status().prometheus
+        case (_, "/healthz"), (_, "/metrics"):
+            code = .methodNotAllowed
+            contentType = "text/plain; charset=utf-8"
+            body = "method not allowed\n"
+        default:
+            code = .notFound
+            contentType = "text/plain; charset=utf-8"
+            body = "not found\n"
+        }
+        let keepAlive = head.isKeepAlive
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: code, headers: headers))), promise: nil)
+        if head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+            done.whenComplete { _ in context.value.close(promise: nil) }
+        }
+    }
 }
 
 /// `text` with JSON string escapes for quotes, backslashes and control characters.

@@ -1,8 +1,13 @@
 import Crypto
-import Foundation
 import KubeHeroCore
 import SwiftASN1
 import X509
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A server certificate issued by the hub CA, with the key generated for it.
 public struct IssuedCertificate: Sendable {

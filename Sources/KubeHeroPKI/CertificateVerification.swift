@@ -1,8 +1,13 @@
-import Foundation
 import SwiftASN1
 // The non-deprecated way to validate expiry at a given time rather than the wall clock, as
 // RFC5280Policy's deprecation message directs.
 @_spi(FixedExpiryValidationTime) import X509
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Chain verification of cluster certificates with swift-certificates' `Verifier`, as a
 /// second check behind the TLS stack.
