@@ -29,6 +29,10 @@ public struct AgentOptions: Sendable {
     public var nodeName: String
     /// The kubelet's base URL; nil runs on cgroup identity alone.
     public var kubelet: KubeletClient.Configuration?
+    /// The Kubernetes API server, for this node's Node object (labels, capacity, the price
+    /// override annotation) and the sizes of the claims its pods mount; nil: flags and the host
+    /// describe the node, and no storage is reported.
+    public var kubernetesAPI: KubeletClient.Configuration?
     public var tickMillis: UInt32 = 1000
     public var flushMillis: Int64 = 60_000
     public var rescanMillis: Int64 = 5_000
@@ -113,9 +117,11 @@ public final class Agent: Sendable {
         let metadataStatus: @Sendable () -> String
         let onStop: @Sendable () async -> Void
         let outside = options.cgroup.match != nil
+        let api = try options.kubernetesAPI.map { configuration throws(KubeletError) in try KubernetesAPI(configuration: configuration, logger: logger) }
         if let kubelet = options.kubelet {
             let client = try KubeletClient(configuration: kubelet, logger: logger)
-            let source = PodMetadataSource(fetcher: client, nodeName: options.nodeName, logger: logger)
+            let claims = api.map { ClaimSizes(api: $0, logger: logger) }
+            let source = PodMetadataSource(fetcher: client, nodeName: options.nodeName, claims: claims, logger: logger)
             namer = MetadataNamer(source: source, outsideKubernetes: outside)
             services.append(source)
             metadataStatus = {
@@ -124,10 +130,13 @@ public final class Agent: Sendable {
                 case .degraded(let reason): "cgroup identity: \(reason)"
                 }
             }
-            onStop = { try? await client.shutdown() }
+            onStop = {
+                try? await client.shutdown()
+                try? await api?.shutdown()
+            }
         } else {
             metadataStatus = { "cgroup identity (no --kubelet)" }
-            onStop = {}
+            onStop = { try? await api?.shutdown() }
             logger.notice("no --kubelet: naming containers by cgroup identity alone")
             namer = CgroupNamer(nodeName: options.nodeName, outsideKubernetes: outside)
         }
@@ -147,6 +156,13 @@ public final class Agent: Sendable {
             drainTimeout: options.drainTimeout, now: now, logger: logger
         )
         var loopConfig = TickLoop.Configuration(agentInstanceID: identity.agentInstanceID, firstSequence: identity.nextSequence, node: node)
+        if let api {
+            let nodeSource = NodeObjectSource(api: api, fallback: node, flagLabels: options.nodeLabels, logger: logger)
+            services.append(nodeSource)
+            loopConfig.currentNode = { nodeSource.current }
+        } else {
+            logger.notice("no Kubernetes API server: the node is described by flags and the host, and volume claims are not reported")
+        }
         loopConfig.tickMillis = options.tickMillis
         loopConfig.flushMillis = options.flushMillis
         loopConfig.rescanMillis = options.rescanMillis

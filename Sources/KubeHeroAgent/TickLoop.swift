@@ -47,7 +47,10 @@ public final class TickLoop: Service {
         public var rescanMillis: Int64 = 5_000
         public var agentInstanceID: String
         public var firstSequence: UInt64
+        /// The node as batches describe it, when `currentNode` is not given.
         public var node: NodeInfo
+        /// The node as it is described now (from its Node object), asked at each batch close.
+        public var currentNode: (@Sendable () -> NodeInfo)?
 
         public init(agentInstanceID: String, firstSequence: UInt64, node: NodeInfo) {
             self.agentInstanceID = agentInstanceID
@@ -102,7 +105,7 @@ public final class TickLoop: Service {
             // as droppedTicks. Both make the hub record a visible gap.
             let drops = sink.takeDropCounts()
             guard let batch = builder.close(
-                endMillis: t, agentInstanceID: c.agentInstanceID, sequence: sequence, node: c.node, source: sampler.source,
+                endMillis: t, agentInstanceID: c.agentInstanceID, sequence: sequence, node: c.currentNode?() ?? c.node, source: sampler.source,
                 droppedTicks: missedSinceBatch, droppedBatches: drops.batches
             ) else { return }
             missedSinceBatch = 0

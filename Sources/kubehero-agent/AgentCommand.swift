@@ -41,6 +41,7 @@ extension AgentCommand {
         @Option(help: "Kubelet bearer token file (KUBEHERO_KUBELET_TOKEN_FILE; default: the service account's).") var kubeletTokenFile: String?
         @Option(help: "CA to verify the kubelet with (KUBEHERO_KUBELET_CA_FILE; default: the service account's).") var kubeletCaFile: String?
         @Flag(help: "Do not verify the kubelet's certificate (self-signed serving certs).") var kubeletInsecureSkipVerify = false
+        @Option(help: "Kubernetes API server URL for this node's Node object and its pods' volume claims, `in-cluster`, or `off` (KUBEHERO_KUBE_API; default: in-cluster inside a pod, else off). Uses the service account's token and CA.") var kubeApi: String?
         @Option(help: "Batch length (KUBEHERO_FLUSH_INTERVAL, default 60s).") var flushInterval: String?
         @Option(help: "Sampling interval (KUBEHERO_TICK, default 1s).") var tick: String?
         @Option(help: "Directory for the on-disk spool (KUBEHERO_SPOOL_DIR); without it, batches are kept in memory only.") var spoolDir: String?
@@ -55,10 +56,15 @@ extension AgentCommand {
         @Option(help: "Node memory capacity in bytes (default: this host's memory).") var memoryCapacityBytes: UInt64?
         @Option(help: "HOST:PORT for /healthz and /metrics, or `off` (KUBEHERO_HEALTH_LISTEN, default 127.0.0.1:9464).") var healthListen: String?
         @Option(help: "Seconds to keep delivering pending batches on shutdown (default 10).") var drainTimeoutSeconds: Int = 10
+        @Option(help: "Resident code: `trim` unmaps the code that ran before the agent started (it is mapped again if it runs again), `keep` leaves it (KUBEHERO_RESIDENT_CODE, default trim).") var residentCode: String?
         @Option(help: "Log level: trace, debug, info, notice, warning, error (KUBEHERO_LOG_LEVEL).") var logLevel: String?
         @Option(help: "Log format: json or text (KUBEHERO_LOG_FORMAT, default json).") var logFormat: String?
 
         func run() async throws {
+            let codeMode = setting(residentCode, "KUBEHERO_RESIDENT_CODE") ?? "trim"
+            guard ["trim", "keep"].contains(codeMode) else { throw ArgumentParser.ValidationError("--resident-code: must be trim or keep, not \"\(codeMode)\"") }
+            // First, before the agent's code runs: see ResidentCode.swift.
+            let trim = codeMode == "trim" ? ResidentCode.unmapStartupCode() : nil
             let level = setting(logLevel, "KUBEHERO_LOG_LEVEL") ?? "info"
             guard let logLevel = Logger.Level(rawValue: level) else {
                 throw ArgumentParser.ValidationError("--log-level: \"\(level)\" is not a log level")
@@ -72,6 +78,11 @@ extension AgentCommand {
                 return h
             }
             let logger = Logger(label: "kubehero-agent")
+            switch trim {
+            case .success(let r)?: logger.debug("resident code trimmed", metadata: ["binary": "\(r.binary)", "mappings": "\(r.mappings)", "bytes": "\(r.bytes)"])
+            case .failure(let why)?: logger.notice("resident code not trimmed; the agent works the same with more resident memory", metadata: ["reason": "\(why)"])
+            case nil: break
+            }
             let options = try makeOptions()
             let agent = try Agent.make(options: options, logger: logger)
             logger.info("agent starting", metadata: [
@@ -91,6 +102,20 @@ extension AgentCommand {
                 if let t = setting(kubeletTokenFile, "KUBEHERO_KUBELET_TOKEN_FILE") { k.tokenFile = t }
                 if let c = setting(kubeletCaFile, "KUBEHERO_KUBELET_CA_FILE") { k.caFile = c }
                 o.kubelet = k
+            }
+            let environment = ProcessInfo.processInfo.environment
+            switch setting(kubeApi, "KUBEHERO_KUBE_API") {
+            case nil, "in-cluster":
+                o.kubernetesAPI = KubernetesAPI.inClusterConfiguration(environment: environment)
+                if kubeApi == "in-cluster" && o.kubernetesAPI == nil {
+                    throw ArgumentParser.ValidationError("--kube-api in-cluster: KUBERNETES_SERVICE_HOST is not set (not running in a pod?)")
+                }
+            case "off":
+                o.kubernetesAPI = nil
+            case let url?:
+                var k = KubeletClient.Configuration(baseURL: url)
+                k.peer = "API server"
+                o.kubernetesAPI = k
             }
             if let t = setting(tick, "KUBEHERO_TICK") { o.tickMillis = UInt32(clamping: try DurationText.parseMillis(t, field: "--tick")) }
             if let f = setting(flushInterval, "KUBEHERO_FLUSH_INTERVAL") { o.flushMillis = try DurationText.parseMillis(f, field: "--flush-interval") }

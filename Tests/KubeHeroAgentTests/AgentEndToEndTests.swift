@@ -103,7 +103,7 @@ struct AgentEndToEndTests {
                 // The baseline rule matters here: each burner had used CPU before the agent started.
                 // (100 ms: on a loaded 2-core machine the burner may get well under its full share.)
                 #expect(before[0] > 100_000_000, "the burner ran before the agent started")
-                #expect(finals[0] - before[0] > 2_000_000_000, "the burner got a good share of a CPU for 8 s")
+                #expect(finals[0] - before[0] > 500_000_000, "the burner got a fair share of a CPU for 8 s (a loaded machine gives it less than a tenth)")
                 #expect(costs.count == all.count && all.allSatisfy { costs.group(for: $0) != nil }, "one row per container: \(costs.keys.sorted())")
                 Self.expectCPU(costs, all, expected: zip(finals, before).map { $0 - $1 }, test: "accuracy")
 

@@ -50,7 +50,6 @@ struct MetadataKubeletClientTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
         let ca = try CertificateAuthority.create(commonName: "node-1-ca@1732000000")
-        let serving = try ca.issueServerCertificate(dnsNames: ["node-1"], ipAddresses: ["127.0.0.1"])
         try Data(ca.certificatePEM.utf8).write(to: URL(fileURLWithPath: directory + "/ca.crt"))
 
         let pods = try MetadataFixtures.data(MetadataFixtures.containerdSystemd)
@@ -85,24 +84,8 @@ struct MetadataKubeletClientTests {
                 return Response(status: .unauthorized, body: .init(byteBuffer: ByteBuffer(string: "Unauthorized")))
             }
         }
-        var tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(serving.certificatePEM.utf8)).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(serving.privateKeyPEM.utf8), format: .pem))
-        )
-        tls.minimumTLSVersion = .tlsv12
-        let (ports, bound) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, server: try .tls(.http1(), tlsConfiguration: tls),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in bound.yield(channel.localAddress?.port ?? 0) },
-            logger: quietLogger
-        )
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw MetadataTestError("the test kubelet did not start") }
-            defer { group.cancelAll() }
-            return try await body(FakeKubelet(port: port, directory: directory, ca: ca))
+        return try await TestHTTPS.serve(router, ca: ca, logger: quietLogger) { port in
+            try await body(FakeKubelet(port: port, directory: directory, ca: ca))
         }
     }
 

@@ -15,6 +15,14 @@ enum MetadataFixtures {
         return try Data(contentsOf: url)
     }
 
+    /// The bytes of `Fixtures/api/NAME`: objects as the Kubernetes API server answers them.
+    static func apiData(_ name: String) throws -> Data {
+        guard let url = Bundle.module.url(forResource: "Fixtures/api/\(name)", withExtension: nil) else {
+            throw MetadataTestError("fixture Fixtures/api/\(name) is not in the test bundle")
+        }
+        return try Data(contentsOf: url)
+    }
+
     static func podList(_ name: String) throws -> KubeletPodList {
         try KubeletPodList.decode(data(name), from: "fixture \(name)")
     }

@@ -69,6 +69,9 @@ public struct KubeletClient: PodListFetcher {
         public var timeout: Duration
         /// Answers larger than this are refused rather than buffered.
         public var maxBodyBytes: Int
+        /// Who is asked, for messages: `kubelet`, or `API server` when the same client reads
+        /// objects from the Kubernetes API (``KubernetesAPI``).
+        public var peer: String = "kubelet"
 
         public init(
             baseURL: String = defaultBaseURL, tokenFile: String? = serviceAccountTokenFile,
@@ -88,6 +91,8 @@ public struct KubeletClient: PodListFetcher {
     public let configuration: Configuration
     /// The URL asked: `baseURL` + `/pods`.
     public let endpoint: String
+    /// `baseURL` without a trailing slash.
+    public let base: String
     private let http: HTTPClient
     private let logger: Logger
 
@@ -99,7 +104,7 @@ public struct KubeletClient: PodListFetcher {
         let endpoint = base + "/pods"
         let lower = base.lowercased()
         guard lower.hasPrefix("https://") || lower.hasPrefix("http://"), base.split(separator: "/").count >= 2 else {
-            throw KubeletError(.configuration, url: configuration.baseURL, "not a kubelet URL: expected https://HOST:PORT, e.g. \(Configuration.defaultBaseURL)")
+            throw KubeletError(.configuration, url: configuration.baseURL, "not a \(configuration.peer) URL: expected https://HOST:PORT, e.g. \(Configuration.defaultBaseURL)", peer: configuration.peer)
         }
         var tls: TLSConfiguration?
         if lower.hasPrefix("https://") {
@@ -115,7 +120,7 @@ public struct KubeletClient: PodListFetcher {
                     metadata: ["kubelet": "\(endpoint)"]
                 )
             } else if let caFile = configuration.caFile {
-                t.trustRoots = .certificates(try Self.loadCertificates(caFile, url: endpoint))
+                t.trustRoots = .certificates(try Self.loadCertificates(caFile, url: endpoint, peer: configuration.peer))
             }
             tls = t
         } else if configuration.tokenFile != nil {
@@ -128,6 +133,7 @@ public struct KubeletClient: PodListFetcher {
         )
         self.configuration = configuration
         self.endpoint = endpoint
+        self.base = base
         self.logger = logger
         self.http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: clientConfiguration)
     }
@@ -157,29 +163,37 @@ public struct KubeletClient: PodListFetcher {
 
     /// `GET /pods`, with the token as it is in the token file now.
     public func fetchPods() async throws(KubeletError) -> KubeletPodList {
-        let token = try await readToken()
-        var request = HTTPClientRequest(url: endpoint)
+        let body = try await get("/pods")
+        return try KubeletPodList.decode(Data(body.readableBytesView), from: endpoint)
+    }
+
+    /// `GET base + path` with the token as it is in the token file now: the body of a 200
+    /// answer, else an error naming the URL, what happened and what to check.
+    public func get(_ path: String) async throws(KubeletError) -> ByteBuffer {
+        let url = base + path
+        let token = try await readToken(url: url)
+        var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "User-Agent", value: "kubehero-agent")
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
 
         let (status, body): (HTTPResponseStatus, ByteBuffer)
         do {
-            (status, body) = try await withDeadline(configuration.timeout) { [http, endpoint, configuration, request] in
+            (status, body) = try await withDeadline(configuration.timeout) { [http, configuration, request] in
                 let response = try await http.execute(request, timeout: TimeAmount(configuration.timeout))
                 do {
                     return (response.status, try await response.body.collect(upTo: configuration.maxBodyBytes))
                 } catch is NIOTooManyBytesError {
-                    throw KubeletError(.tooLarge, url: endpoint, "the answer is larger than \(configuration.maxBodyBytes) bytes")
+                    throw KubeletError(.tooLarge, url: url, "the answer is larger than \(configuration.maxBodyBytes) bytes", peer: configuration.peer)
                 }
             }
         } catch let error as KubeletError {
             throw error
         } catch {
-            throw transportError(error)
+            throw transportError(error, url: url)
         }
-        guard status == .ok else { throw statusError(status, body: body) }
-        return try KubeletPodList.decode(Data(body.readableBytesView), from: endpoint)
+        guard status == .ok else { throw statusError(status, body: body, path: path, url: url) }
+        return body
     }
 
     // MARK: - Internals
@@ -202,101 +216,106 @@ public struct KubeletClient: PodListFetcher {
         }
     }
 
-    private func readToken() async throws(KubeletError) -> String? {
+    private func readToken(url endpoint: String) async throws(KubeletError) -> String? {
         guard let path = configuration.tokenFile else { return nil }
         let data: Data?
         do {
             data = try await NIOThreadPool.singleton.runIfActive { FileManager.default.contents(atPath: path) }
         } catch {
-            throw KubeletError(.configuration, url: endpoint, "cannot read the token file \(path): \(error)")
+            throw KubeletError(.configuration, url: endpoint, "cannot read the token file \(path): \(error)", peer: configuration.peer)
         }
         guard let data else {
-            throw KubeletError(.configuration, url: endpoint, "the token file \(path) does not exist or cannot be read (is a service account token mounted?)")
+            throw KubeletError(.configuration, url: endpoint, "the token file \(path) does not exist or cannot be read (is a service account token mounted?)", peer: configuration.peer)
         }
         let token = Self.trimmed(String(decoding: data, as: UTF8.self))
-        if token.isEmpty { throw KubeletError(.configuration, url: endpoint, "the token file \(path) is empty") }
+        if token.isEmpty { throw KubeletError(.configuration, url: endpoint, "the token file \(path) is empty", peer: configuration.peer) }
         return token
     }
 
-    private static func loadCertificates(_ path: String, url: String) throws(KubeletError) -> [NIOSSLCertificate] {
+    private static func loadCertificates(_ path: String, url: String, peer: String) throws(KubeletError) -> [NIOSSLCertificate] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw KubeletError(.configuration, url: url, "the CA file \(path) does not exist or cannot be read (give the CA of the kubelet's serving certificate, or skip verification)")
+            throw KubeletError(.configuration, url: url, "the CA file \(path) does not exist or cannot be read (give the CA of the \(peer)'s serving certificate, or skip verification)", peer: peer)
         }
         let certificates = (try? NIOSSLCertificate.fromPEMBytes(Array(data))) ?? []
         if certificates.isEmpty {
-            throw KubeletError(.configuration, url: url, "the CA file \(path) holds no PEM certificate")
+            throw KubeletError(.configuration, url: url, "the CA file \(path) holds no PEM certificate", peer: peer)
         }
         return certificates
     }
 
-    private func statusError(_ status: HTTPResponseStatus, body: ByteBuffer) -> KubeletError {
+    private func statusError(_ status: HTTPResponseStatus, body: ByteBuffer, path: String, url endpoint: String) -> KubeletError {
         let said = Self.oneLine(String(decoding: body.readableBytesView.prefix(300), as: UTF8.self))
         let answer = "answered \(status.code) \(status.reasonPhrase)" + (said.isEmpty ? "" : " (\"\(said)\")")
         switch status {
         case .unauthorized:
             let token = configuration.tokenFile.map { "the token from \($0)" } ?? "the request (no token file is configured)"
-            return KubeletError(.unauthorized, url: endpoint, "\(answer): the kubelet did not accept \(token); check that the token is current and that the kubelet authenticates bearer tokens (--authentication-token-webhook)")
+            let check = path == "/pods" ? " and that the kubelet authenticates bearer tokens (--authentication-token-webhook)" : ""
+            return KubeletError(.unauthorized, url: endpoint, "\(answer): the \(configuration.peer) did not accept \(token); check that the token is current\(check)", peer: configuration.peer)
         case .forbidden:
-            return KubeletError(.forbidden, url: endpoint, "\(answer): the agent's service account may not read pods from the kubelet; grant it RBAC get on nodes/proxy (a ClusterRole with resources [\"nodes/proxy\"], verbs [\"get\"])")
+            let grant = path == "/pods"
+                ? "may not read pods from the kubelet; grant it RBAC get on nodes/proxy (a ClusterRole with resources [\"nodes/proxy\"], verbs [\"get\"])"
+                : "may not read \(path); grant it RBAC get on that resource (the chart's agent ClusterRole has nodes and persistentvolumeclaims)"
+            return KubeletError(.forbidden, url: endpoint, "\(answer): the agent's service account \(grant)", peer: configuration.peer)
         default:
-            return KubeletError(.unexpectedStatus, url: endpoint, answer)
+            return KubeletError(.unexpectedStatus, url: endpoint, answer, peer: configuration.peer)
         }
     }
 
     /// Names what went wrong on the way to the kubelet, and what to check.
-    private func transportError(_ error: any Error) -> KubeletError {
+    private func transportError(_ error: any Error, url endpoint: String) -> KubeletError {
+        let peer = configuration.peer
         let connect = Self.describe(configuration.connectTimeout)
         let total = Self.describe(configuration.timeout)
         if error is DeadlineExceeded {
-            return KubeletError(.timeout, url: endpoint, "no complete answer within \(total)")
+            return KubeletError(.timeout, url: endpoint, "no complete answer within \(total)", peer: peer)
         }
         if let error = error as? HTTPClientError {
             switch error {
             case .connectTimeout, .getConnectionFromPoolTimeout:
-                return KubeletError(.timeout, url: endpoint, "no connection within \(connect)")
+                return KubeletError(.timeout, url: endpoint, "no connection within \(connect)", peer: peer)
             case .readTimeout, .deadlineExceeded:
-                return KubeletError(.timeout, url: endpoint, "no complete answer within \(total)")
+                return KubeletError(.timeout, url: endpoint, "no complete answer within \(total)", peer: peer)
             case .tlsHandshakeTimeout:
-                return KubeletError(.tls, url: endpoint, "the TLS handshake timed out (is it a TLS port?)")
+                return KubeletError(.tls, url: endpoint, "the TLS handshake timed out (is it a TLS port?)", peer: peer)
             case .remoteConnectionClosed:
-                return KubeletError(.unreachable, url: endpoint, "the kubelet closed the connection before answering (http:// on a TLS port, or the other way round?)")
+                return KubeletError(.unreachable, url: endpoint, "the \(peer) closed the connection before answering (http:// on a TLS port, or the other way round?)", peer: peer)
             default:
-                return KubeletError(.unreachable, url: endpoint, Self.oneLine("\(error)"))
+                return KubeletError(.unreachable, url: endpoint, Self.oneLine("\(error)"), peer: peer)
             }
         }
         if let reason = tlsReason(error) {
-            return KubeletError(.tls, url: endpoint, "TLS handshake failed: \(reason)")
+            return KubeletError(.tls, url: endpoint, "TLS handshake failed: \(reason)", peer: peer)
         }
         if let error = error as? NIOConnectionError {
             if error.dnsAError != nil || error.dnsAAAAError != nil {
-                return KubeletError(.unreachable, url: endpoint, "cannot resolve host \(error.host)")
+                return KubeletError(.unreachable, url: endpoint, "cannot resolve host \(error.host)", peer: peer)
             }
-            let reasons = Set(error.connectionErrors.map { Self.describe(socketError: $0.error) }).sorted()
-            return KubeletError(.unreachable, url: endpoint, reasons.isEmpty ? "no address to connect to" : reasons.joined(separator: "; "))
+            let reasons = Set(error.connectionErrors.map { Self.describe(socketError: $0.error, peer: peer) }).sorted()
+            return KubeletError(.unreachable, url: endpoint, reasons.isEmpty ? "no address to connect to" : reasons.joined(separator: "; "), peer: peer)
         }
         if let error = error as? ChannelError, case .connectTimeout = error {
-            return KubeletError(.timeout, url: endpoint, "no connection within \(connect)")
+            return KubeletError(.timeout, url: endpoint, "no connection within \(connect)", peer: peer)
         }
-        return KubeletError(.unreachable, url: endpoint, Self.describe(socketError: error))
+        return KubeletError(.unreachable, url: endpoint, Self.describe(socketError: error, peer: peer), peer: peer)
     }
 
     private func tlsReason(_ error: any Error) -> String? {
         let trust = configuration.caFile.map {
-            "check that \($0) holds the CA that signed the kubelet's serving certificate (they are often self-signed), or skip verification"
+            "check that \($0) holds the CA that signed the \(configuration.peer)'s serving certificate (they are often self-signed), or skip verification"
         } ?? "no CA file is configured, so the system trust store was used; give the kubelet's CA file, or skip verification"
         if let error = error as? NIOSSLExtraError {
             if error == .failedToValidateHostname || error == .serverHostnameImpossibleToMatch {
-                return "the kubelet's certificate does not name the host in \(configuration.baseURL); use the node IP or host name it was issued for (status.hostIP), or skip verification"
+                return "the \(configuration.peer)'s certificate does not name the host in \(configuration.baseURL); use the node IP or host name it was issued for (status.hostIP), or skip verification"
             }
             return "\(Self.oneLine("\(error)")); \(trust)"
         }
         if let error = error as? NIOSSLError {
             let text = "\(error)"
             if text.contains("WRONG_VERSION_NUMBER") || text.contains("PACKET_LENGTH_TOO_LONG") {
-                return "the kubelet did not answer with TLS (a plain HTTP port? then use http://)"
+                return "the \(configuration.peer) did not answer with TLS (a plain HTTP port? then use http://)"
             }
             if text.contains("CERTIFICATE_VERIFY_FAILED") {
-                return "the kubelet's certificate is not signed by a trusted CA; \(trust)"
+                return "the \(configuration.peer)'s certificate is not signed by a trusted CA; \(trust)"
             }
             return "\(Self.oneLine(text)); \(trust)"
         }
@@ -306,10 +325,10 @@ public struct KubeletClient: PodListFetcher {
         return nil
     }
 
-    private static func describe(socketError error: any Error) -> String {
+    private static func describe(socketError error: any Error, peer: String) -> String {
         if let io = error as? IOError {
             switch io.errnoCode {
-            case ECONNREFUSED: return "connection refused (is the kubelet listening there? its port is 10250)"
+            case ECONNREFUSED: return peer == "kubelet" ? "connection refused (is the kubelet listening there? its port is 10250)" : "connection refused (is the \(peer) listening there?)"
             case ENETUNREACH, EHOSTUNREACH: return "host or network unreachable"
             case ETIMEDOUT: return "connection timed out"
             default: break

@@ -1,4 +1,5 @@
-/// Why the kubelet's pod list could not be had: the URL asked, what happened, and what to check.
+/// Why the kubelet's pod list (or an object from the API server, with `peer` "API server")
+/// could not be had: the URL asked, what happened, and what to check.
 ///
 /// ```
 /// kubelet unreachable at https://127.0.0.1:10250/pods: connection refused (...)
@@ -41,17 +42,20 @@ public struct KubeletError: Error, Hashable, Sendable, CustomStringConvertible {
     public var url: String
     /// What happened, and what to check.
     public var reason: String
+    /// Who was asked: `kubelet` or `API server`.
+    public var peer: String
 
-    public init(_ code: Code, url: String, _ reason: String) {
+    public init(_ code: Code, url: String, _ reason: String, peer: String = "kubelet") {
         self.code = code
         self.url = url
         self.reason = reason
+        self.peer = peer
     }
 
     public var description: String {
         switch code {
-        case .unreachable, .timeout, .tls: "kubelet unreachable at \(url): \(reason)"
-        default: "kubelet at \(url): \(reason)"
+        case .unreachable, .timeout, .tls: "\(peer) unreachable at \(url): \(reason)"
+        default: "\(peer) at \(url): \(reason)"
         }
     }
 }

@@ -89,6 +89,18 @@ public struct KubeletPodList: Decodable, Hashable, Sendable {
         }
 
         private enum CodingKeys: String, CodingKey { case metadata, spec, status }
+
+        /// The persistent volume claims the pod mounts, in volume order, each once: named ones
+        /// and generic ephemeral ones (`<pod>-<volume>`).
+        public var claimNames: [String] {
+            var seen = Set<String>()
+            var out: [String] = []
+            for volume in spec.volumes {
+                let name = volume.claimName ?? (volume.isEphemeralClaim ? "\(metadata.name)-\(volume.name)" : nil)
+                if let name, !name.isEmpty, seen.insert(name).inserted { out.append(name) }
+            }
+            return out
+        }
     }
 
     public struct ObjectMeta: Decodable, Hashable, Sendable {
@@ -133,6 +145,7 @@ public struct KubeletPodList: Decodable, Hashable, Sendable {
         public var initContainers: [Container] = []
         /// Debug containers added with `kubectl debug`; they never carry resources.
         public var ephemeralContainers: [Container] = []
+        public var volumes: [Volume] = []
 
         init() {}
 
@@ -142,9 +155,32 @@ public struct KubeletPodList: Decodable, Hashable, Sendable {
             containers = try c.decodeIfPresent([Container].self, forKey: .containers) ?? []
             initContainers = try c.decodeIfPresent([Container].self, forKey: .initContainers) ?? []
             ephemeralContainers = try c.decodeIfPresent([Container].self, forKey: .ephemeralContainers) ?? []
+            volumes = try c.decodeIfPresent([Volume].self, forKey: .volumes) ?? []
         }
 
-        private enum CodingKeys: String, CodingKey { case nodeName, containers, initContainers, ephemeralContainers }
+        private enum CodingKeys: String, CodingKey { case nodeName, containers, initContainers, ephemeralContainers, volumes }
+    }
+
+    /// A pod volume, reduced to the claim it stands for, if any.
+    public struct Volume: Decodable, Hashable, Sendable {
+        public var name: String
+        /// `persistentVolumeClaim.claimName`.
+        public var claimName: String?
+        /// A generic ephemeral volume (`ephemeral.volumeClaimTemplate`): its claim is named
+        /// `<pod>-<volume>`.
+        public var isEphemeralClaim: Bool
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            if c.contains(.persistentVolumeClaim) {
+                let claim = try c.nestedContainer(keyedBy: CodingKeys.self, forKey: .persistentVolumeClaim)
+                claimName = try claim.decode(String.self, forKey: .claimName)
+            }
+            isEphemeralClaim = c.contains(.ephemeral)
+        }
+
+        private enum CodingKeys: String, CodingKey { case name, persistentVolumeClaim, claimName, ephemeral }
     }
 
     public struct Container: Decodable, Hashable, Sendable {

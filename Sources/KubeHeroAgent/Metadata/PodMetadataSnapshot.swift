@@ -37,7 +37,10 @@ public struct PodMetadataSnapshot: Sendable {
         var onlyContainerHasID: Bool
     }
 
-    public init(_ list: KubeletPodList) {
+    /// `claims` sizes the persistent volume claims pods mount (namespace, claim name); a
+    /// pod's claims are charged to its first container, so that they are counted once. Claims
+    /// it does not know are left out.
+    public init(_ list: KubeletPodList, claims: ((_ namespace: String, _ name: String) -> VolumeClaim?)? = nil) {
         var byContainerID: [String: ContainerIdentity] = [:]
         var byPodUID: [String: PodEntry] = [:]
         var problems = Problems()
@@ -74,6 +77,11 @@ public struct PodMetadataSnapshot: Sendable {
                     )
                     byName[container.name] = identity
                 }
+            }
+
+            if let claims, let first = pod.spec.containers.first?.name, byName[first] != nil {
+                let volumes = pod.claimNames.compactMap { claims(pod.metadata.namespace, $0) }
+                byName[first]!.volumes = Array(volumes.prefix(Self.maxVolumesPerContainer))
             }
 
             let statuses = pod.status.containerStatuses + pod.status.initContainerStatuses + pod.status.ephemeralContainerStatuses
@@ -152,6 +160,9 @@ public struct PodMetadataSnapshot: Sendable {
     }
 
     // MARK: - Internals
+
+    /// Most claims a container carries in a batch (the batch's own limit).
+    static let maxVolumesPerContainer = 64
 
     /// Longest name, namespace or UID a batch accepts (`BatchLimits.maxStringBytes`).
     static let maxNameBytes = BatchLimits.standard.maxStringBytes

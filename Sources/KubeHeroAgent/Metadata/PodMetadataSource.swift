@@ -27,6 +27,8 @@ public final class PodMetadataSource<C: Clock>: Service, Sendable where C.Durati
     public let maxSnapshotAge: Duration
     public let refreshInterval: Duration
     private let fetcher: any PodListFetcher
+    /// Sizes of the claims pods mount, from the API server; nil: no storage in batches.
+    private let claims: ClaimSizes?
     private let clock: C
     private let logger: Logger
     private let state = Mutex(State())
@@ -50,9 +52,10 @@ public final class PodMetadataSource<C: Clock>: Service, Sendable where C.Durati
 
     public init(
         fetcher: any PodListFetcher, nodeName: String, clock: C,
-        maxSnapshotAge: Duration = .seconds(300), refreshInterval: Duration = .seconds(10), logger: Logger
+        maxSnapshotAge: Duration = .seconds(300), refreshInterval: Duration = .seconds(10), claims: ClaimSizes? = nil, logger: Logger
     ) {
         self.fetcher = fetcher
+        self.claims = claims
         self.nodeName = nodeName
         self.clock = clock
         self.maxSnapshotAge = maxSnapshotAge
@@ -88,7 +91,13 @@ public final class PodMetadataSource<C: Clock>: Service, Sendable where C.Durati
     public func refresh() async {
         let outcome: Result<PodMetadataSnapshot, any Error>
         do {
-            outcome = .success(PodMetadataSnapshot(try await fetcher.fetchPods()))
+            let list = try await fetcher.fetchPods()
+            if let claims {
+                await claims.update(for: list)
+                outcome = .success(PodMetadataSnapshot(list) { claims.claim(namespace: $0, name: $1) })
+            } else {
+                outcome = .success(PodMetadataSnapshot(list))
+            }
         } catch {
             // Cancelled by shutdown: says nothing about the kubelet.
             if Task.isCancelled { return }
@@ -156,8 +165,8 @@ extension PodMetadataSource where C == ContinuousClock {
     /// A source on the continuous clock.
     public convenience init(
         fetcher: any PodListFetcher, nodeName: String,
-        maxSnapshotAge: Duration = .seconds(300), refreshInterval: Duration = .seconds(10), logger: Logger
+        maxSnapshotAge: Duration = .seconds(300), refreshInterval: Duration = .seconds(10), claims: ClaimSizes? = nil, logger: Logger
     ) {
-        self.init(fetcher: fetcher, nodeName: nodeName, clock: ContinuousClock(), maxSnapshotAge: maxSnapshotAge, refreshInterval: refreshInterval, logger: logger)
+        self.init(fetcher: fetcher, nodeName: nodeName, clock: ContinuousClock(), maxSnapshotAge: maxSnapshotAge, refreshInterval: refreshInterval, claims: claims, logger: logger)
     }
 }
