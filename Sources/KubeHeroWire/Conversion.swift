@@ -28,6 +28,7 @@ extension Kubehero_Wire_V1_UsageBatch {
             $0.cpuCapacityMillicores = batch.node.cpuCapacityMillicores
             $0.memoryCapacityBytes = batch.node.memoryCapacityBytes
             $0.gpuCount = batch.node.gpuCount
+            $0.hourlyPriceOverride = batch.node.hourlyPriceOverride
         }
         windowStartUnixMs = batch.windowStartUnixMillis
         tickMillis = batch.tickMillis
@@ -55,6 +56,13 @@ extension Kubehero_Wire_V1_ContainerSeries {
         cpuLimitMillicores = c.identity.cpuLimitMillicores
         memoryLimitBytes = c.identity.memoryLimitBytes
         gpuRequest = c.identity.gpuRequest
+        volumes = c.identity.volumes.map { v in
+            .with {
+                $0.claimName = v.claimName
+                $0.storageClass = v.storageClass
+                $0.requestBytes = v.requestBytes
+            }
+        }
         firstTick = UInt32(clamping: c.firstTick)
         cpuNanos = c.cpuNanos
         var deltas = [Int64]()
@@ -109,7 +117,8 @@ extension UsageBatch {
             sequence: wire.sequence,
             node: NodeInfo(
                 name: n.name, instanceType: n.instanceType, region: n.region, zone: n.zone, capacityType: capacity,
-                cpuCapacityMillicores: n.cpuCapacityMillicores, memoryCapacityBytes: n.memoryCapacityBytes, gpuCount: n.gpuCount
+                cpuCapacityMillicores: n.cpuCapacityMillicores, memoryCapacityBytes: n.memoryCapacityBytes, gpuCount: n.gpuCount,
+                hourlyPriceOverride: n.hourlyPriceOverride
             ),
             windowStartUnixMillis: wire.windowStartUnixMs,
             tickMillis: wire.tickMillis,
@@ -156,7 +165,8 @@ extension ContainerSamples {
                 namespace: c.namespace, pod: c.pod, container: c.container, podUID: c.podUid, labels: c.labels,
                 ownerKind: c.ownerKind, ownerName: c.ownerName, cpuRequestMillicores: c.cpuRequestMillicores,
                 memoryRequestBytes: c.memoryRequestBytes, cpuLimitMillicores: c.cpuLimitMillicores,
-                memoryLimitBytes: c.memoryLimitBytes, gpuRequest: c.gpuRequest
+                memoryLimitBytes: c.memoryLimitBytes, gpuRequest: c.gpuRequest,
+                volumes: c.volumes.map { VolumeClaim(claimName: $0.claimName, storageClass: $0.storageClass, requestBytes: $0.requestBytes) }
             ),
             firstTick: Int(c.firstTick),
             cpuNanos: c.cpuNanos,

@@ -42,6 +42,8 @@ extension AgentCommand {
         @Option(help: "CA to verify the kubelet with (KUBEHERO_KUBELET_CA_FILE; default: the service account's).") var kubeletCaFile: String?
         @Flag(help: "Do not verify the kubelet's certificate (self-signed serving certs).") var kubeletInsecureSkipVerify = false
         @Option(help: "Kubernetes API server URL for this node's Node object and its pods' volume claims, `in-cluster`, or `off` (KUBEHERO_KUBE_API; default: in-cluster inside a pod, else off). Uses the service account's token and CA.") var kubeApi: String?
+        @Option(help: "Bearer token file for the API server (KUBEHERO_KUBE_API_TOKEN_FILE; default: the service account's).") var kubeApiTokenFile: String?
+        @Option(help: "CA to verify the API server with (KUBEHERO_KUBE_API_CA_FILE; default: the service account's).") var kubeApiCaFile: String?
         @Option(help: "Batch length (KUBEHERO_FLUSH_INTERVAL, default 60s).") var flushInterval: String?
         @Option(help: "Sampling interval (KUBEHERO_TICK, default 1s).") var tick: String?
         @Option(help: "Directory for the on-disk spool (KUBEHERO_SPOOL_DIR); without it, batches are kept in memory only.") var spoolDir: String?
@@ -116,6 +118,10 @@ extension AgentCommand {
                 var k = KubeletClient.Configuration(baseURL: url)
                 k.peer = "API server"
                 o.kubernetesAPI = k
+            }
+            if o.kubernetesAPI != nil {
+                if let t = setting(kubeApiTokenFile, "KUBEHERO_KUBE_API_TOKEN_FILE") { o.kubernetesAPI?.tokenFile = t }
+                if let c = setting(kubeApiCaFile, "KUBEHERO_KUBE_API_CA_FILE") { o.kubernetesAPI?.caFile = c }
             }
             if let t = setting(tick, "KUBEHERO_TICK") { o.tickMillis = UInt32(clamping: try DurationText.parseMillis(t, field: "--tick")) }
             if let f = setting(flushInterval, "KUBEHERO_FLUSH_INTERVAL") { o.flushMillis = try DurationText.parseMillis(f, field: "--flush-interval") }

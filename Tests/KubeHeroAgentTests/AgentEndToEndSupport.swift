@@ -153,6 +153,20 @@ final class RestartableHub: Sendable {
         }
     }
 
+    /// What `GET /v1/pricing?cluster=&node=` says of a node as its agent last reported it.
+    func nodeRates(cluster: String, node: String) async throws -> PricingRatesResponse {
+        guard let apiPort = state.withLock({ $0.running?.apiPort }) else { throw E2EError("the hub is not running") }
+        let client = try HubClient(baseURL: "https://127.0.0.1:\(apiPort)", token: adminToken, caFile: dataDir + "/ca.pem")
+        do {
+            let rates = try await client.pricingRates([("cluster", cluster), ("node", node)])
+            try await client.shutdown()
+            return rates
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
     func removeDataDir() {
         try? FileManager.default.removeItem(atPath: dataDir)
     }
@@ -458,7 +472,9 @@ final class AgentWorld {
 
     /// Starts `kubehero-agent run` on this world's containers, with its health listener on a
     /// free loopback port.
-    func startAgent(tickMillis: Int = 500, flushMillis: Int = 2000, spool: Bool = false, bufferBatches: Int? = nil) throws -> AgentProcess {
+    func startAgent(
+        tickMillis: Int = 500, flushMillis: Int = 2000, spool: Bool = false, bufferBatches: Int? = nil, extraArguments: [String] = []
+    ) throws -> AgentProcess {
         let healthPort = try Loopback.unusedPort()
         var arguments = [
             "run", "--hub", "127.0.0.1:\(hub.ingestPort)", "--cert", bundlePath, "--node", Self.nodeName,
@@ -468,6 +484,7 @@ final class AgentWorld {
         ]
         if spool { arguments += ["--spool-dir", spoolDirectory] }
         if let bufferBatches { arguments += ["--buffer-batches", "\(bufferBatches)"] }
+        arguments += extraArguments
         let agent = try AgentProcess(
             arguments: arguments, logPath: directory + "/agent-\(agents.count + 1).log", healthPort: healthPort,
             tickMillis: tickMillis, flushMillis: flushMillis)

@@ -181,6 +181,28 @@ struct AgentEndToEndTests {
         }
     }
 
+    @Test("the node's Node object reaches pricing: the price annotation, instance type and capacity type", .timeLimit(.minutes(1)))
+    func nodeObjectReachesPricing() async throws {
+        try await MetadataKubernetesAPITests.withFakeAPIServer(nodeName: AgentWorld.nodeName) { api, _ in
+            try await AgentWorld.run { world in
+                try await world.hub.serving {
+                    let idle = try await world.container(pod: "web", name: "app", running: Workload.hog(mebibytes: 8))
+                    idle.start()
+                    let agent = try world.startAgent(extraArguments: [
+                        "--kube-api", api.baseURL, "--kube-api-token-file", api.tokenFile ?? "", "--kube-api-ca-file", api.caFile ?? "",
+                    ])
+                    try await agent.wait(for: "two batches acknowledged") { $0.acknowledged >= 2 }
+                    let rates = try await world.hub.nodeRates(cluster: "e2e", node: AgentWorld.nodeName)
+                    #expect(rates.source == "annotation", "\(rates.sourceDetail)")
+                    #expect(rates.nodeHourlyUSD == "0.0712")
+                    #expect(rates.instanceType == "m5.xlarge" && rates.capacityType == "spot")
+                    #expect(rates.capacity.cpuCores == 4, "capacity from the Node object, not this host")
+                    try await world.stop(agent)
+                }
+            }
+        }
+    }
+
     @Test("hub down for less than the in-memory buffer holds: the agent reconnects and re-sends; nothing lost, nothing twice", .timeLimit(.minutes(2)))
     func hubDownShorterThanBuffer() async throws {
         try await throughHubOutage(test: "short outage", flushMillis: 2000, spool: false, bufferBatches: nil, outageBatches: 3)

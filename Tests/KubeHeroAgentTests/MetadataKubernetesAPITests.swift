@@ -72,7 +72,10 @@ struct MetadataKubernetesAPITests {
     /// node, the `payments` claims `data-postgres-0` and `postgres-0-scratch` their recorded
     /// objects, `shared-cache` a 403 as RBAC without `persistentvolumeclaims` would; everything
     /// needs `Bearer api-token`.
-    static func withFakeAPIServer<R: Sendable>(_ body: @Sendable (KubeletClient.Configuration, @Sendable () -> Int) async throws -> R) async throws -> R {
+    /// `nodeName` renames the recorded node (for agents run as another node).
+    static func withFakeAPIServer<R: Sendable>(
+        nodeName: String = nodeName, _ body: @Sendable (KubeletClient.Configuration, @Sendable () -> Int) async throws -> R
+    ) async throws -> R {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kubehero-api-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -80,7 +83,8 @@ struct MetadataKubernetesAPITests {
         try Data(ca.certificatePEM.utf8).write(to: URL(fileURLWithPath: directory + "/ca.crt"))
         try Data("api-token\n".utf8).write(to: URL(fileURLWithPath: directory + "/token"))
 
-        let node = try MetadataFixtures.apiData("node-eks-karpenter-spot.json")
+        let recorded = String(decoding: try MetadataFixtures.apiData("node-eks-karpenter-spot.json"), as: UTF8.self)
+        let node = Data(recorded.replacingOccurrences(of: #""name": "\#(Self.nodeName)""#, with: #""name": "\#(nodeName)""#).utf8)
         let claims = [
             "data-postgres-0": try MetadataFixtures.apiData("pvc-data-postgres-0.json"),
             "postgres-0-scratch": try MetadataFixtures.apiData("pvc-postgres-0-scratch.json"),

@@ -314,6 +314,27 @@ public nonisolated struct Kubehero_Wire_V1_NodeInfo: Sendable {
 
   public var gpuCount: UInt32 = 0
 
+  /// The node's kubehero.io/node-hourly-usd annotation as written (decimal USD per hour); empty
+  /// when absent. Overrides every catalog for this node.
+  public var hourlyPriceOverride: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A persistent volume claim a container's pod mounts, priced at its requested size.
+public nonisolated struct Kubehero_Wire_V1_VolumeClaim: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var claimName: String = String()
+
+  public var storageClass: String = String()
+
+  public var requestBytes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -428,6 +449,12 @@ public nonisolated struct Kubehero_Wire_V1_ContainerSeries: @unchecked Sendable 
   public var networkEgress: [Kubehero_Wire_V1_NetworkColumn] {
     get {_storage._networkEgress}
     set {_uniqueStorage()._networkEgress = newValue}
+  }
+
+  /// The pod's claims, on one of its containers only (so that they are counted once).
+  public var volumes: [Kubehero_Wire_V1_VolumeClaim] {
+    get {_storage._volumes}
+    set {_uniqueStorage()._volumes = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -840,7 +867,7 @@ nonisolated extension Kubehero_Wire_V1_Directive: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Kubehero_Wire_V1_NodeInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NodeInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}instance_type\0\u{1}region\0\u{1}zone\0\u{3}capacity_type\0\u{3}cpu_capacity_millicores\0\u{3}memory_capacity_bytes\0\u{3}gpu_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}instance_type\0\u{1}region\0\u{1}zone\0\u{3}capacity_type\0\u{3}cpu_capacity_millicores\0\u{3}memory_capacity_bytes\0\u{3}gpu_count\0\u{3}hourly_price_override\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -856,6 +883,7 @@ nonisolated extension Kubehero_Wire_V1_NodeInfo: SwiftProtobuf.Message, SwiftPro
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.cpuCapacityMillicores) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.memoryCapacityBytes) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.gpuCount) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.hourlyPriceOverride) }()
       default: break
       }
     }
@@ -886,6 +914,9 @@ nonisolated extension Kubehero_Wire_V1_NodeInfo: SwiftProtobuf.Message, SwiftPro
     if self.gpuCount != 0 {
       try visitor.visitSingularUInt32Field(value: self.gpuCount, fieldNumber: 8)
     }
+    if !self.hourlyPriceOverride.isEmpty {
+      try visitor.visitSingularStringField(value: self.hourlyPriceOverride, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -898,6 +929,47 @@ nonisolated extension Kubehero_Wire_V1_NodeInfo: SwiftProtobuf.Message, SwiftPro
     if lhs.cpuCapacityMillicores != rhs.cpuCapacityMillicores {return false}
     if lhs.memoryCapacityBytes != rhs.memoryCapacityBytes {return false}
     if lhs.gpuCount != rhs.gpuCount {return false}
+    if lhs.hourlyPriceOverride != rhs.hourlyPriceOverride {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Kubehero_Wire_V1_VolumeClaim: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VolumeClaim"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}claim_name\0\u{3}storage_class\0\u{3}request_bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.claimName) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.storageClass) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.requestBytes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.claimName.isEmpty {
+      try visitor.visitSingularStringField(value: self.claimName, fieldNumber: 1)
+    }
+    if !self.storageClass.isEmpty {
+      try visitor.visitSingularStringField(value: self.storageClass, fieldNumber: 2)
+    }
+    if self.requestBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestBytes, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Kubehero_Wire_V1_VolumeClaim, rhs: Kubehero_Wire_V1_VolumeClaim) -> Bool {
+    if lhs.claimName != rhs.claimName {return false}
+    if lhs.storageClass != rhs.storageClass {return false}
+    if lhs.requestBytes != rhs.requestBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -940,7 +1012,7 @@ nonisolated extension Kubehero_Wire_V1_NetworkColumn: SwiftProtobuf.Message, Swi
 
 nonisolated extension Kubehero_Wire_V1_ContainerSeries: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ContainerSeries"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cgroup_id\0\u{1}namespace\0\u{1}pod\0\u{1}container\0\u{3}pod_uid\0\u{1}labels\0\u{3}owner_kind\0\u{3}owner_name\0\u{3}cpu_request_millicores\0\u{3}memory_request_bytes\0\u{3}cpu_limit_millicores\0\u{3}memory_limit_bytes\0\u{3}gpu_request\0\u{3}first_tick\0\u{3}cpu_nanos\0\u{3}memory_working_set_delta\0\u{3}network_egress\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cgroup_id\0\u{1}namespace\0\u{1}pod\0\u{1}container\0\u{3}pod_uid\0\u{1}labels\0\u{3}owner_kind\0\u{3}owner_name\0\u{3}cpu_request_millicores\0\u{3}memory_request_bytes\0\u{3}cpu_limit_millicores\0\u{3}memory_limit_bytes\0\u{3}gpu_request\0\u{3}first_tick\0\u{3}cpu_nanos\0\u{3}memory_working_set_delta\0\u{3}network_egress\0\u{1}volumes\0")
 
   fileprivate class _StorageClass {
     var _cgroupID: UInt64 = 0
@@ -960,6 +1032,7 @@ nonisolated extension Kubehero_Wire_V1_ContainerSeries: SwiftProtobuf.Message, S
     var _cpuNanos: [UInt64] = []
     var _memoryWorkingSetDelta: [Int64] = []
     var _networkEgress: [Kubehero_Wire_V1_NetworkColumn] = []
+    var _volumes: [Kubehero_Wire_V1_VolumeClaim] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -987,6 +1060,7 @@ nonisolated extension Kubehero_Wire_V1_ContainerSeries: SwiftProtobuf.Message, S
       _cpuNanos = source._cpuNanos
       _memoryWorkingSetDelta = source._memoryWorkingSetDelta
       _networkEgress = source._networkEgress
+      _volumes = source._volumes
     }
   }
 
@@ -1022,6 +1096,7 @@ nonisolated extension Kubehero_Wire_V1_ContainerSeries: SwiftProtobuf.Message, S
         case 15: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._cpuNanos) }()
         case 16: try { try decoder.decodeRepeatedSInt64Field(value: &_storage._memoryWorkingSetDelta) }()
         case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._networkEgress) }()
+        case 18: try { try decoder.decodeRepeatedMessageField(value: &_storage._volumes) }()
         default: break
         }
       }
@@ -1081,6 +1156,9 @@ nonisolated extension Kubehero_Wire_V1_ContainerSeries: SwiftProtobuf.Message, S
       if !_storage._networkEgress.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._networkEgress, fieldNumber: 17)
       }
+      if !_storage._volumes.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._volumes, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1107,6 +1185,7 @@ nonisolated extension Kubehero_Wire_V1_ContainerSeries: SwiftProtobuf.Message, S
         if _storage._cpuNanos != rhs_storage._cpuNanos {return false}
         if _storage._memoryWorkingSetDelta != rhs_storage._memoryWorkingSetDelta {return false}
         if _storage._networkEgress != rhs_storage._networkEgress {return false}
+        if _storage._volumes != rhs_storage._volumes {return false}
         return true
       }
       if !storagesAreEqual {return false}
