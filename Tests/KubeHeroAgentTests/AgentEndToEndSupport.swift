@@ -153,6 +153,20 @@ final class RestartableHub: Sendable {
         }
     }
 
+    /// The rates the hub prices `node` of `cluster` with (`GET /v1/pricing?cluster=&node=`).
+    func rates(cluster: String, node: String) async throws -> PricingRatesResponse {
+        guard let apiPort = state.withLock({ $0.running?.apiPort }) else { throw E2EError("the hub is not running") }
+        let client = try HubClient(baseURL: "https://127.0.0.1:\(apiPort)", token: adminToken, caFile: dataDir + "/ca.pem")
+        do {
+            let rates = try await client.pricingRates([("cluster", cluster), ("node", node)])
+            try await client.shutdown()
+            return rates
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
     func removeDataDir() {
         try? FileManager.default.removeItem(atPath: dataDir)
     }
@@ -458,7 +472,9 @@ final class AgentWorld {
 
     /// Starts `kubehero-agent run` on this world's containers, with its health listener on a
     /// free loopback port.
-    func startAgent(tickMillis: Int = 500, flushMillis: Int = 2000, spool: Bool = false, bufferBatches: Int? = nil) throws -> AgentProcess {
+    func startAgent(
+        tickMillis: Int = 500, flushMillis: Int = 2000, spool: Bool = false, bufferBatches: Int? = nil, bpf: [String] = ["--bpf", "off"]
+    ) throws -> AgentProcess {
         let healthPort = try Loopback.unusedPort()
         var arguments = [
             "run", "--hub", "127.0.0.1:\(hub.ingestPort)", "--cert", bundlePath, "--node", Self.nodeName,
@@ -466,6 +482,8 @@ final class AgentWorld {
             "--tick", "\(tickMillis)ms", "--flush-interval", "\(flushMillis)ms",
             "--health-listen", "127.0.0.1:\(healthPort)", "--log-format", "text", "--drain-timeout-seconds", "5",
         ]
+        // Most of these tests hold the agent to cpu.stat exactly, so cgroupfs by default.
+        arguments += bpf
         if spool { arguments += ["--spool-dir", spoolDirectory] }
         if let bufferBatches { arguments += ["--buffer-batches", "\(bufferBatches)"] }
         let agent = try AgentProcess(
