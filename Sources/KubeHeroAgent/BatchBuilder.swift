@@ -60,8 +60,11 @@ public struct BatchBuilder: Sendable {
 
         for r in readings {
             let previous = counters[r.cgroupID]
+            // A reading without network bytes (a tick the BPF maps could not be read) keeps the
+            // last ones, so that the next reading's difference covers both ticks.
             counters[r.cgroupID] = Counter(
-                cpuNanos: r.cpuUsageNanos, lastMemory: r.memoryWorkingSetBytes, lastTick: tickStart, network: r.networkEgressBytes)
+                cpuNanos: r.cpuUsageNanos, lastMemory: r.memoryWorkingSetBytes, lastTick: tickStart,
+                network: r.networkEgressBytes ?? previous?.network)
             func difference(_ now: UInt64, _ before: UInt64) -> UInt64 { now >= before ? now - before : now }
             let delta: UInt64
             var network: NetworkBytes?

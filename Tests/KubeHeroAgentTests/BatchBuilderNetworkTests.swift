@@ -62,4 +62,17 @@ struct BatchBuilderNetworkTests {
         #expect(batch.source == .ebpf)
         try batch.validate()
     }
+
+    @Test("a tick without network bytes (the maps could not be read) is zero, and the next tick covers it")
+    func missingReadingIsCaughtUp() throws {
+        var b = BatchBuilder(tickMillis: 1000, ticksPerBatch: 60)
+        b.record([Self.reading(1, cpu: 0, [.crossZone: 100])], atMillis: Self.t0, identities: Self.name, newContainers: [])
+        b.record([Self.reading(1, cpu: 1, [.crossZone: 150])], atMillis: Self.t0 + 1000, identities: Self.name, newContainers: [])
+        b.record([Self.reading(1, cpu: 1, nil)], atMillis: Self.t0 + 2000, identities: Self.name, newContainers: [])
+        b.record([Self.reading(1, cpu: 2, [.crossZone: 400])], atMillis: Self.t0 + 3000, identities: Self.name, newContainers: [])
+        let batch = try #require(Self.close(&b, at: Self.t0 + 3000))
+        let c = try #require(batch.containers.first)
+        #expect(c.networkEgressBytes[.crossZone] == [50, 0, 250])
+        try batch.validate()
+    }
 }

@@ -59,15 +59,17 @@ struct EBPFRealTests {
         let v2 = try #require(CgroupTestHost.v2)
         let cgroups = try TestCgroups(in: [v2])
         defer { #expect(cgroups.removeAll().isEmpty, "test cgroups removed") }
-        let names = ["burner-full", "burner-second"]
+        // One burner spinning, one busy 40% of every 20 ms (it sleeps and wakes: many switches).
+        let names = ["burner-full", "burner-partial"]
+        let scripts = [CgroupTestProcess.burnerScript, Workload.burner(seconds: 30, busyPercent: 40)]
         for name in names { try cgroups.make(name) }
         let sampler = try BPFTestHost.sampler(top: cgroups.directory("", in: v2))
         defer { sampler.close() }
 
         var burners: [CgroupTestProcess] = []
         defer { for b in burners { b.stop() } }
-        for name in names {
-            let burner = try CgroupTestProcess(script: CgroupTestProcess.burnerScript)
+        for (name, script) in zip(names, scripts) {
+            let burner = try CgroupTestProcess(script: script)
             burners.append(burner)
             try cgroups.move(burner.pid, into: name)
             burner.start()
@@ -274,6 +276,33 @@ struct EBPFRealTests {
         #expect(throws: ValidationError.self) {
             try EBPFSampler.select(cgroup: CgroupOptions(cgroupRoot: tree), bpf: options, zone: "", logger: BPFTestHost.logger)
         }
+    }
+
+    @Test("When the maps cannot be read, a tick repeats the last BPF counters instead of mixing in cpu.stat", .timeLimit(.minutes(1)))
+    func unreadableMapsRepeatLastValues() async throws {
+        try BPFTestHost.require()
+        let v2 = try #require(CgroupTestHost.v2)
+        let cgroups = try TestCgroups(in: [v2])
+        defer { #expect(cgroups.removeAll().isEmpty, "test cgroups removed") }
+        try cgroups.make("busy")
+        let burner = try CgroupTestProcess(script: CgroupTestProcess.burnerScript)
+        defer { burner.stop() }
+        try cgroups.move(burner.pid, into: "busy")
+        burner.start()
+        // CPU before the programs are loaded is in cpu.stat only.
+        try await Task.sleep(for: .milliseconds(500))
+        let sampler = try BPFTestHost.sampler(top: cgroups.directory("", in: v2))
+        defer { sampler.close() }
+        let containers = try sampler.discover()
+        try await Task.sleep(for: .milliseconds(300))
+        let good = try #require(sampler.read(containers).first)
+        #expect(good.networkEgressBytes != nil)
+        #expect(try cgroups.cpuUsageNanos("busy") > good.cpuUsageNanos + 200_000_000, "cpu.stat counts from before the programs")
+
+        sampler.programs.close() // from now on every map read fails
+        let failed = try #require(sampler.read(containers).first)
+        #expect(failed.cpuUsageNanos == good.cpuUsageNanos, "the last BPF value, not cpu.stat")
+        #expect(failed.networkEgressBytes == nil, "no network reading this tick")
     }
 
     @Test("A batch closed from eBPF readings is marked ebpf and carries the bytes by class; from the fallback, cgroupfs and none")

@@ -40,9 +40,20 @@ public final class EBPFSampler: UsageSampler {
             cpu = programs.parts.contains(.cpu) ? try programs.cpuNanos() : nil
             network = programs.parts.contains(.network) ? try programs.networkCounts() : nil
         } catch {
-            // Readings stay cgroupfs-only for this tick; say so once, not every second.
-            let first = state.withLock { s in defer { s.reportedFailure = true }; return !s.reportedFailure }
-            if first { logger.warning("reading the BPF maps failed; this tick uses cgroupfs", metadata: ["error": "\(error)"]) }
+            // cpu.stat counts from another origin than the BPF counters: mixing them would make a
+            // delta of the container's whole life. This tick repeats each container's last BPF
+            // values (a zero tick, caught up by the next reading); one never read is left out.
+            let first = state.withLock { s in
+                readings = readings.compactMap { r in
+                    guard let last = s.lastCPU[r.cgroupID] else { return nil }
+                    var r = r
+                    r.cpuUsageNanos = last
+                    return r
+                }
+                defer { s.reportedFailure = true }
+                return !s.reportedFailure
+            }
+            if first { logger.warning("reading the BPF maps failed; this tick reports no new CPU or network bytes", metadata: ["error": "\(error)"]) }
             return readings
         }
         var egress: [UInt64: NetworkBytes] = [:]
