@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 @testable import KubeHeroAgent
 import KubeHeroCore
 import Testing
@@ -56,6 +57,50 @@ struct EBPFAgentEndToEndTests {
                 #expect(Double(group.networkCost).map { abs($0 - internet) < 1e-9 } == true, "networkCost \(group.networkCost) is the sum of the classes")
                 #expect(agent.logTail(lines: 200).contains("eBPF sampling"), "the agent said it samples with eBPF")
             }
+        }
+    }
+
+    /// Runs `kubehero-agent run` as user nobody with no capabilities (setpriv), `--bpf MODE`;
+    /// returns its exit status (nil: still running after `seconds`, then stopped) and its log.
+    static func unprivilegedAgent(world: AgentWorld, mode: String, seconds: Int) async throws -> (status: Int32?, log: String) {
+        let bundle = world.directory + "/nobody-bundle.pem"
+        if !FileManager.default.fileExists(atPath: bundle) { try FileManager.default.copyItem(atPath: world.bundlePath, toPath: bundle) }
+        chmod(bundle, 0o644)
+        chmod(world.directory, 0o755)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = [
+            "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--",
+            try AgentProcess.executable("kubehero-agent"), "run", "--hub", "127.0.0.1:\(world.hub.ingestPort)", "--cert", bundle,
+            "--node", AgentWorld.nodeName, "--cgroup-root", world.v2.mountPoint, "--match", "\(world.cgroups.top)/*/*/*",
+            "--health-listen", "off", "--log-format", "text", "--bpf", mode,
+        ]
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KUBEHERO_") }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let exited = !process.isRunning
+        if !exited { process.terminate() }
+        process.waitUntilExit()
+        let log = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (exited ? process.terminationStatus : nil, log)
+    }
+
+    @Test("Without privilege the agent says why eBPF is unavailable: --bpf auto keeps running on cgroupfs, --bpf on refuses to start", .timeLimit(.minutes(1)))
+    func unprivileged() async throws {
+        try BPFTestHost.require()
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "setpriv (util-linux) is needed to drop privileges")
+        try await AgentWorld.run { world in
+            let on = try await Self.unprivilegedAgent(world: world, mode: "on", seconds: 20)
+            #expect(on.status != nil && on.status != 0, "--bpf on without privilege must not start: \(on.log)")
+            #expect(on.log.contains("--bpf: on, but eBPF cannot be used") && on.log.contains("needs root, or CAP_BPF"), "\(on.log)")
+
+            let auto = try await Self.unprivilegedAgent(world: world, mode: "auto", seconds: 3)
+            #expect(auto.status == nil, "--bpf auto keeps running without privilege: \(auto.log)")
+            #expect(auto.log.contains("eBPF unavailable") && auto.log.contains("needs root, or CAP_BPF"), "\(auto.log)")
         }
     }
 }
