@@ -1,4 +1,5 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.3;(experimentalCGen)
+// (6.3 with experimentalCGen: the BPF skeleton plugin generates C headers for CKubeHeroBPF.)
 // KubeHero: cost telemetry control plane for Kubernetes fleets.
 // Layout and layering: ../shared/DESIGN.md and README.md. Libraries stack downward
 // (KubeHeroCore at the bottom); executables are thin wrappers so all logic is testable.
@@ -189,9 +190,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // eBPF: the agent's BPF programs (agent/bpf) are built into libbpf skeletons by the
+        // plugin during the build; the target is the loader glue over system libbpf
+        // (Debian: libbpf-dev libelf-dev bpftool, installed by scripts/setup.sh).
+        .plugin(name: "KubeHeroBPFSkeletons", capability: .buildTool()),
+        .target(
+            name: "CKubeHeroBPF",
+            exclude: ["glue"],
+            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")],
+            plugins: ["KubeHeroBPFSkeletons"]
+        ),
+
         .target(
             name: "KubeHeroAgent",
             dependencies: [
+                "CKubeHeroBPF",
                 "KubeHeroCore",
                 "KubeHeroWire",
                 "KubeHeroIngestClient",
@@ -254,6 +267,7 @@ let package = Package(
                 "KubeHeroIngestClient",
                 "KubeHeroHub",
                 "KubeHeroCLI",
+                "KubeHeroAgent",
                 "KubeHeroPKI",
                 "KubeHeroAudit",
                 "KubeHeroStore",

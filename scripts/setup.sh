@@ -4,8 +4,10 @@
 # missing). Needs root (or sudo) for apt-get.
 set -euo pipefail
 
-# Debian packages: the system SQLite library the embedded store links against.
-PACKAGES=(libsqlite3-dev)
+# Debian packages: the system SQLite library the embedded store links against; libbpf, libelf
+# and bpftool, which build the agent's BPF programs into skeletons and load them (agent/bpf);
+# iproute2 for the eBPF tests' network namespace.
+PACKAGES=(libsqlite3-dev libbpf-dev libelf-dev zlib1g-dev bpftool iproute2)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -20,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.1 or newer is needed)" >&2; exit 1; }
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.3 or newer is needed)" >&2; exit 1; }
 
 # --- Helm chart check (deploy/helm/check-chart.sh): Python tools in .venv-tools/ (git-ignored),
 # from PyPI, installed only when missing. helm-python-sdk renders charts without a helm binary.

@@ -47,6 +47,9 @@ struct AgentOverhead: AsyncParsableCommand {
     @Option(help: "Seconds the agent runs before the window; the window then starts 3 s and half a tick after the next flush.")
     var warmup = 5
 
+    @Option(help: "The agent's --bpf: auto (eBPF where possible), on, off.")
+    var bpf = "auto"
+
     @Option(help: "kubehero-agent binary (default: next to this binary).")
     var agentBinary: String?
 
@@ -104,7 +107,7 @@ struct AgentOverhead: AsyncParsableCommand {
         let arguments = [
             "run", "--hub", "\(hub.ingest.host):\(hub.ingest.port)", "--cert", bundlePath, "--node", "bench-node",
             "--match", bench.match, "--cgroup-root", hierarchies.v2, "--tick", tick, "--flush-interval", flushInterval,
-            "--health-listen", "127.0.0.1:\(try HubProcess.freePort())", "--log-level", "warning",
+            "--health-listen", "127.0.0.1:\(try HubProcess.freePort())", "--log-level", "warning", "--bpf", bpf,
         ]
         let agent = try AgentProcess.start(binary: agentPath, arguments: arguments)
         cleanup.add(child: agent.pid)

@@ -40,6 +40,8 @@ public struct AgentOptions: Sendable {
     public var spoolMaxBytes = 256 << 20
     public var buffer = BufferLimits()
     public var cgroup = CgroupOptions()
+    /// eBPF sampling (`--bpf`) and the network destination classes.
+    public var bpf = BPFOptions()
     /// Node labels (instance type, zone, region, capacity type) as Kubernetes would have them.
     public var nodeLabels: [String: String] = [:]
     public var cpuCapacityMillicores: UInt32 = 0
@@ -95,8 +97,9 @@ public final class Agent: Sendable {
             throw ValidationError(field: "--cert", "\(options.bundlePath) is not a cluster bundle from `kubehero cluster add`: \(error)")
         }
 
-        let sampler = try CgroupfsSampler(options: options.cgroup, logger: logger)
-        logger.info("sampling container cgroups", metadata: sampler.logMetadata)
+        let zone = NodeInfo.fromLabels(options.nodeLabels, name: options.nodeName, cpuMillicores: 0, memoryBytes: 0).zone
+        let sampling = try EBPFSampler.select(cgroup: options.cgroup, bpf: options.bpf, zone: zone, logger: logger)
+        let sampler = sampling.sampler
 
         var spool: Spool?
         var identity = (agentInstanceID: "agent-\(UUID().uuidString.lowercased())", nextSequence: UInt64(1))
@@ -186,7 +189,7 @@ public final class Agent: Sendable {
         ordered.append(tickLoop)
         return Agent(
             options: options, tickLoop: tickLoop, shipper: shipper, buffer: buffer, agentInstanceID: identity.agentInstanceID,
-            services: ordered, onStop: onStop, logger: logger
+            services: ordered, onStop: { await onStop(); sampling.close() }, logger: logger
         )
     }
 

@@ -12,18 +12,23 @@ import KubeHeroCore
 ///   a negative delta;
 /// - a container missing for a tick gets a zero CPU tick and its last working set, so its columns
 ///   stay contiguous; a container that exited simply stops: it is counted up to its last reading.
+///
+/// Egress bytes by class (eBPF readings) are cumulative too and follow the same rules; a class
+/// gets a column once it has traffic.
 public struct BatchBuilder: Sendable {
     struct Series: Sendable {
         var identity: ContainerIdentity
         var firstTick: Int
         var cpu: [UInt64] = []
         var memory: [UInt64] = []
+        var network: [NetworkClass: [UInt64]] = [:]
     }
 
     struct Counter: Sendable {
         var cpuNanos: UInt64
         var lastMemory: UInt64
         var lastTick: Int64
+        var network: NetworkBytes?
     }
 
     public let tickMillis: UInt32
@@ -55,24 +60,38 @@ public struct BatchBuilder: Sendable {
 
         for r in readings {
             let previous = counters[r.cgroupID]
-            counters[r.cgroupID] = Counter(cpuNanos: r.cpuUsageNanos, lastMemory: r.memoryWorkingSetBytes, lastTick: tickStart)
+            // A reading without network bytes (a tick the BPF maps could not be read) keeps the
+            // last ones, so that the next reading's difference covers both ticks.
+            counters[r.cgroupID] = Counter(
+                cpuNanos: r.cpuUsageNanos, lastMemory: r.memoryWorkingSetBytes, lastTick: tickStart,
+                network: r.networkEgressBytes ?? previous?.network)
+            func difference(_ now: UInt64, _ before: UInt64) -> UInt64 { now >= before ? now - before : now }
             let delta: UInt64
+            var network: NetworkBytes?
             if let previous {
-                delta = r.cpuUsageNanos >= previous.cpuNanos ? r.cpuUsageNanos - previous.cpuNanos : r.cpuUsageNanos
+                delta = difference(r.cpuUsageNanos, previous.cpuNanos)
+                // A first network reading after readings without one is a baseline.
+                if let now = r.networkEgressBytes, let before = previous.network {
+                    var d = NetworkBytes()
+                    for c in NetworkClass.allCases { d[c] = difference(now[c], before[c]) }
+                    network = d
+                }
             } else if !first && newContainers.contains(r.cgroupID) {
                 delta = r.cpuUsageNanos
+                network = r.networkEgressBytes
             } else {
                 continue // baseline only
             }
-            append(cgroupID: r.cgroupID, index: index, cpu: delta, memory: r.memoryWorkingSetBytes, identity: identities(r.cgroupID))
+            append(cgroupID: r.cgroupID, index: index, cpu: delta, memory: r.memoryWorkingSetBytes, network: network, identity: identities(r.cgroupID))
         }
         // Forget counters of containers gone for more than a batch, so memory stays bounded.
         let horizon = tickStart - tick * Int64(ticksPerBatch)
         counters = counters.filter { $0.value.lastTick >= horizon }
     }
 
-    private mutating func append(cgroupID: UInt64, index: Int, cpu: UInt64, memory: UInt64, identity: ContainerIdentity) {
+    private mutating func append(cgroupID: UInt64, index: Int, cpu: UInt64, memory: UInt64, network: NetworkBytes?, identity: ContainerIdentity) {
         guard index >= 0 else { return }
+        defer { if let network { appendNetwork(cgroupID: cgroupID, index: index, network) } }
         if var s = series[cgroupID] {
             // Fill ticks the container was not read in (a failed read), keeping columns contiguous.
             var next = s.firstTick + s.cpu.count
@@ -91,6 +110,19 @@ public struct BatchBuilder: Sendable {
             series[cgroupID] = Series(identity: identity, firstTick: index, cpu: [cpu], memory: [memory])
             order.append(cgroupID)
         }
+    }
+
+    /// Puts the tick's egress bytes at `index` of the container's class columns (its CPU column
+    /// already has that tick); a class's column starts when it first has traffic.
+    private mutating func appendNetwork(cgroupID: UInt64, index: Int, _ network: NetworkBytes) {
+        guard var s = series[cgroupID], s.firstTick + s.cpu.count == index + 1 else { return }
+        for c in NetworkClass.allCases where network[c] != 0 || s.network[c] != nil {
+            var column = s.network[c] ?? []
+            column.append(contentsOf: repeatElement(0, count: max(0, s.cpu.count - 1 - column.count)))
+            column.append(network[c])
+            s.network[c] = column
+        }
+        series[cgroupID] = s
     }
 
     /// Whether the open batch has reached its length at `atMillis`.
@@ -114,9 +146,11 @@ public struct BatchBuilder: Sendable {
         let containers = order.compactMap { id -> ContainerSamples? in
             guard let s = series[id], !s.cpu.isEmpty, s.firstTick < tickCount else { return nil }
             let n = min(s.cpu.count, tickCount - s.firstTick)
+            // Columns of classes that went quiet end early: pad them to the CPU column's length.
+            let network = s.network.mapValues { Array($0.prefix(n)) + repeatElement(0, count: max(0, n - $0.count)) }
             return ContainerSamples(
                 cgroupID: id, identity: s.identity, firstTick: s.firstTick,
-                cpuNanos: Array(s.cpu.prefix(n)), memoryWorkingSetBytes: Array(s.memory.prefix(n))
+                cpuNanos: Array(s.cpu.prefix(n)), memoryWorkingSetBytes: Array(s.memory.prefix(n)), networkEgressBytes: network
             )
         }
         if containers.isEmpty && droppedTicks == 0 && droppedBatches == 0 { return nil }

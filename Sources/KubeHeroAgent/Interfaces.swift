@@ -8,7 +8,7 @@ import KubeHeroCore
 //   Shipping/  the stream to the hub                                 (Shipper)
 //   Agent.swift  ties them together as Services (tick loop, flush, ship)
 //
-// A later eBPF sampler implements `UsageSampler` too, adding network bytes by class.
+//   BPF/      the eBPF sampler: CPU from sched_switch and network bytes by class (EBPFSampler)
 
 /// A container cgroup found on this node.
 public struct CgroupContainer: Hashable, Sendable {
@@ -42,12 +42,44 @@ public struct CgroupReading: Hashable, Sendable {
     public var cpuUsageNanos: UInt64
     /// Working set now: usage minus inactive file cache, bytes.
     public var memoryWorkingSetBytes: UInt64
+    /// Cumulative egress bytes by destination class (eBPF); nil where not measured.
+    public var networkEgressBytes: NetworkBytes?
 
-    public init(cgroupID: UInt64, cpuUsageNanos: UInt64, memoryWorkingSetBytes: UInt64) {
+    public init(cgroupID: UInt64, cpuUsageNanos: UInt64, memoryWorkingSetBytes: UInt64, networkEgressBytes: NetworkBytes? = nil) {
         self.cgroupID = cgroupID
         self.cpuUsageNanos = cpuUsageNanos
         self.memoryWorkingSetBytes = memoryWorkingSetBytes
+        self.networkEgressBytes = networkEgressBytes
     }
+}
+
+/// A byte count per `NetworkClass`, without a dictionary per reading.
+public struct NetworkBytes: Hashable, Sendable {
+    private var values: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+    public init() {}
+
+    public subscript(_ c: NetworkClass) -> UInt64 {
+        get {
+            switch c {
+            case .sameNode: values.0
+            case .sameZone: values.1
+            case .crossZone: values.2
+            case .internet: values.3
+            }
+        }
+        set {
+            switch c {
+            case .sameNode: values.0 = newValue
+            case .sameZone: values.1 = newValue
+            case .crossZone: values.2 = newValue
+            case .internet: values.3 = newValue
+            }
+        }
+    }
+
+    public static func == (a: NetworkBytes, b: NetworkBytes) -> Bool { NetworkClass.allCases.allSatisfy { a[$0] == b[$0] } }
+    public func hash(into hasher: inout Hasher) { for c in NetworkClass.allCases { hasher.combine(self[c]) } }
 }
 
 /// Finds and reads container cgroups. Both calls do blocking file-system work: the agent calls

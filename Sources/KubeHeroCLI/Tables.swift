@@ -11,6 +11,9 @@ public enum Tables {
     /// kube-system     $0.01   $0.02    $0.003    $0.033       0.2500        1.50        50.0%
     /// TOTAL         $1.2445   $0.52    $0.003   $1.7675        12.25        2.00        86.9%
     /// ```
+    ///
+    /// When some group has network cost, a column per destination class with cost follows
+    /// `NETWORK` (`NET CROSS-ZONE`, `NET INTERNET`, ...).
     public static func costs(_ response: CostsResponse) -> String {
         if response.steps.count == 1 { return costs(response.steps[0]) }
         if response.steps.isEmpty { return costs(CostStepResult(start: "", end: "", groups: [])) }
@@ -18,22 +21,28 @@ public enum Tables {
     }
 
     static func costs(_ step: CostStepResult) -> String {
+        func classCost(_ g: CostGroupResult, _ c: NetworkClass) -> Money { Money(decimalUSD: g.networkCostByClass?[c.rawValue] ?? "0") ?? .zero }
+        let classes = NetworkClass.allCases.filter { c in step.groups.contains { classCost($0, c) != .zero } }
         var table = TextTable(columns: [
             .init("NAME"), .init("CPU", alignment: .right), .init("RAM", alignment: .right),
-            .init("NETWORK", alignment: .right), .init("TOTAL", alignment: .right),
+            .init("NETWORK", alignment: .right),
+        ] + classes.map { .init("NET " + $0.rawValue.uppercased(), alignment: .right) } + [
+            .init("TOTAL", alignment: .right),
             .init("CPU CORE-H", alignment: .right), .init("RAM GIB-H", alignment: .right),
             .init("EFFICIENCY", alignment: .right),
         ])
+        var byClass = [Money](repeating: .zero, count: classes.count)
         var cpu = Money.zero, ram = Money.zero, network = Money.zero, total = Money.zero
         var coreHours = 0.0, gibHours = 0.0
         // Efficiency of the whole is the groups' efficiencies weighted by their CPU+RAM cost,
         // the same weighting the hub uses within a group.
         var weightedEfficiency = 0.0, weight = 0.0
         for g in step.groups {
-            table.rows.append([
-                g.name, dollars(g.cpuCost), dollars(g.ramCost), dollars(g.networkCost), dollars(g.totalCost),
-                NumberText.quantity(g.cpuCoreHours), NumberText.quantity(g.ramGiBHours), NumberText.percent(g.efficiency),
-            ])
+            table.rows.append(
+                [g.name, dollars(g.cpuCost), dollars(g.ramCost), dollars(g.networkCost)] + classes.map { classCost(g, $0).formatted() } + [
+                    dollars(g.totalCost), NumberText.quantity(g.cpuCoreHours), NumberText.quantity(g.ramGiBHours), NumberText.percent(g.efficiency),
+                ])
+            for (i, c) in classes.enumerated() { byClass[i] += classCost(g, c) }
             let groupCPU = Money(decimalUSD: g.cpuCost) ?? .zero
             let groupRAM = Money(decimalUSD: g.ramCost) ?? .zero
             cpu += groupCPU
@@ -46,11 +55,11 @@ public enum Tables {
             weightedEfficiency += g.efficiency * w
             weight += w
         }
-        table.rows.append([
-            "TOTAL", cpu.formatted(), ram.formatted(), network.formatted(), total.formatted(),
-            NumberText.quantity(coreHours), NumberText.quantity(gibHours),
-            NumberText.percent(weight > 0 ? weightedEfficiency / weight : 0),
-        ])
+        table.rows.append(
+            ["TOTAL", cpu.formatted(), ram.formatted(), network.formatted()] + byClass.map { $0.formatted() } + [
+                total.formatted(), NumberText.quantity(coreHours), NumberText.quantity(gibHours),
+                NumberText.percent(weight > 0 ? weightedEfficiency / weight : 0),
+            ])
         return table.render()
     }
 

@@ -1,10 +1,10 @@
 /// Parses textual IP addresses into the 4 or 16 network-order bytes an X.509 `iPAddress`
 /// SAN holds. Pure Swift, so the result does not depend on the platform's resolver.
-enum IPAddress {
+public enum IPAddress {
     /// `text` as 4 bytes (dotted IPv4) or 16 bytes (IPv6, with `::` compression and an
     /// optional dotted IPv4 tail), or nil if it is neither. Zone IDs (`%eth0`) and brackets
     /// are refused: they have no place in a certificate.
-    static func bytes(_ text: String) -> [UInt8]? {
+    public static func bytes(_ text: String) -> [UInt8]? {
         if text.contains(":") { return ipv6(Substring(text)) }
         return ipv4(Substring(text))
     }

@@ -59,6 +59,15 @@ extension AgentCommand {
         @Option(help: "HOST:PORT for /healthz and /metrics, or `off` (KUBEHERO_HEALTH_LISTEN, default 127.0.0.1:9464).") var healthListen: String?
         @Option(help: "Seconds to keep delivering pending batches on shutdown (default 10).") var drainTimeoutSeconds: Int = 10
         @Option(help: "Resident code: `trim` unmaps the code that ran before the agent started (it is mapped again if it runs again), `keep` leaves it (KUBEHERO_RESIDENT_CODE, default trim).") var residentCode: String?
+        @Option(help: "eBPF sampling: auto (where the node allows it), on (required), off (KUBEHERO_BPF, default auto).") var bpf: String?
+        @Option(help: "File of network class directives (KUBEHERO_NET_CONFIG_FILE); KUBEHERO_NET_CONFIG holds directives separated by ';'. See docs/ebpf.md.")
+        var netConfig: String?
+        @Option(help: "The cluster's pod CIDR (repeatable).") var podCidr: [String] = []
+        @Option(help: "The cluster's service CIDR (repeatable).") var serviceCidr: [String] = []
+        @Option(help: "This node's pod CIDR: same-node traffic (repeatable).") var nodePodCidr: [String] = []
+        @Option(help: "A zone's subnet, ZONE=CIDR (repeatable): same-zone for this node's zone, else cross-zone.") var zoneSubnet: [String] = []
+        @Option(help: "A destination class for a network, CIDR=CLASS (same-node, same-zone, cross-zone, internet; repeatable).") var netClass: [String] = []
+        @Option(help: "Class of pod, service and private addresses outside every zone subnet (default same-zone).") var inClusterClass: String?
         @Option(help: "Log level: trace, debug, info, notice, warning, error (KUBEHERO_LOG_LEVEL).") var logLevel: String?
         @Option(help: "Log format: json or text (KUBEHERO_LOG_FORMAT, default json).") var logFormat: String?
 
@@ -137,12 +146,33 @@ extension AgentCommand {
                 let (k, v) = try KubernetesNames.parseLabel(text, field: "--node-label")
                 o.nodeLabels[k] = v
             }
+            o.bpf = try bpfOptions()
             if let c = cpuCapacityMillicores { o.cpuCapacityMillicores = c }
             if let m = memoryCapacityBytes { o.memoryCapacityBytes = m }
             let health = setting(healthListen, "KUBEHERO_HEALTH_LISTEN") ?? "127.0.0.1:9464"
             o.healthListen = health == "off" ? nil : try HostPort(parsing: health, field: "--health-listen")
             o.drainTimeout = .seconds(drainTimeoutSeconds)
             return o
+        }
+
+        /// `--bpf` and the network class flags, as directives (see `NetworkClassConfiguration`).
+        func bpfOptions() throws -> BPFOptions {
+            func pair(_ text: String, flag: String) throws -> String {
+                guard let eq = text.firstIndex(of: "="), eq != text.startIndex, text.index(after: eq) != text.endIndex else {
+                    throw ArgumentParser.ValidationError("\(flag): expected A=B, got \"\(text)\"")
+                }
+                return "\(text[..<eq]) \(text[text.index(after: eq)...])"
+            }
+            var flags: [(flag: String, directive: String)] = []
+            flags += podCidr.map { (flag: "--pod-cidr", directive: "pod-cidr \($0)") }
+            flags += serviceCidr.map { (flag: "--service-cidr", directive: "service-cidr \($0)") }
+            flags += nodePodCidr.map { (flag: "--node-pod-cidr", directive: "node-pod-cidr \($0)") }
+            flags += try zoneSubnet.map { (flag: "--zone-subnet", directive: "zone-subnet \(try pair($0, flag: "--zone-subnet"))") }
+            flags += try netClass.map { (flag: "--net-class", directive: "class \(try pair($0, flag: "--net-class"))") }
+            if let inClusterClass { flags.append((flag: "--in-cluster-class", directive: "in-cluster-class \(inClusterClass)")) }
+            return try BPFOptions.parse(
+                mode: setting(bpf, "KUBEHERO_BPF"), file: setting(netConfig, "KUBEHERO_NET_CONFIG_FILE"),
+                environment: setting(nil, "KUBEHERO_NET_CONFIG"), flags: flags)
         }
 
         func intSetting(_ flag: Int?, _ variable: String, flag name: String) throws -> Int? {

@@ -153,8 +153,8 @@ final class RestartableHub: Sendable {
         }
     }
 
-    /// What `GET /v1/pricing?cluster=&node=` says of a node as its agent last reported it.
-    func nodeRates(cluster: String, node: String) async throws -> PricingRatesResponse {
+    /// The rates the hub prices `node` of `cluster` with (`GET /v1/pricing?cluster=&node=`).
+    func rates(cluster: String, node: String) async throws -> PricingRatesResponse {
         guard let apiPort = state.withLock({ $0.running?.apiPort }) else { throw E2EError("the hub is not running") }
         let client = try HubClient(baseURL: "https://127.0.0.1:\(apiPort)", token: adminToken, caFile: dataDir + "/ca.pem")
         do {
@@ -473,7 +473,8 @@ final class AgentWorld {
     /// Starts `kubehero-agent run` on this world's containers, with its health listener on a
     /// free loopback port.
     func startAgent(
-        tickMillis: Int = 500, flushMillis: Int = 2000, spool: Bool = false, bufferBatches: Int? = nil, extraArguments: [String] = []
+        tickMillis: Int = 500, flushMillis: Int = 2000, spool: Bool = false, bufferBatches: Int? = nil, bpf: [String] = ["--bpf", "off"],
+        extraArguments: [String] = []
     ) throws -> AgentProcess {
         let healthPort = try Loopback.unusedPort()
         var arguments = [
@@ -482,6 +483,8 @@ final class AgentWorld {
             "--tick", "\(tickMillis)ms", "--flush-interval", "\(flushMillis)ms",
             "--health-listen", "127.0.0.1:\(healthPort)", "--log-format", "text", "--drain-timeout-seconds", "5",
         ]
+        // Most of these tests hold the agent to cpu.stat exactly, so cgroupfs by default.
+        arguments += bpf
         if spool { arguments += ["--spool-dir", spoolDirectory] }
         if let bufferBatches { arguments += ["--buffer-batches", "\(bufferBatches)"] }
         arguments += extraArguments

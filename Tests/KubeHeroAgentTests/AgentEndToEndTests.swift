@@ -192,7 +192,7 @@ struct AgentEndToEndTests {
                         "--kube-api", api.baseURL, "--kube-api-token-file", api.tokenFile ?? "", "--kube-api-ca-file", api.caFile ?? "",
                     ])
                     try await agent.wait(for: "two batches acknowledged") { $0.acknowledged >= 2 }
-                    let rates = try await world.hub.nodeRates(cluster: "e2e", node: AgentWorld.nodeName)
+                    let rates = try await world.hub.rates(cluster: "e2e", node: AgentWorld.nodeName)
                     #expect(rates.source == "annotation", "\(rates.sourceDetail)")
                     #expect(rates.nodeHourlyUSD == "0.0712")
                     #expect(rates.instanceType == "m5.xlarge" && rates.capacityType == "spot")

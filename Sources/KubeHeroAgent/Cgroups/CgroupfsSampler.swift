@@ -71,6 +71,8 @@ public final class CgroupfsSampler: UsageSampler {
     public let v2Controllers: [String]?
     /// The directory discovery walks.
     public let root: String
+    /// The version of the hierarchy `root` is in (v2: its cgroup ids are what BPF reports).
+    public var rootVersion: CgroupMount.Version { walked.version }
     public let options: CgroupOptions
 
     private let walked: CgroupMount
