@@ -4,8 +4,9 @@
 # missing). Needs root (or sudo) for apt-get.
 set -euo pipefail
 
-# Debian packages: the system SQLite library the embedded store links against.
-PACKAGES=(libsqlite3-dev)
+# Debian packages: the system SQLite library the embedded store links against, and the
+# PostgreSQL server the PostgreSQL backend's tests run against (scripts/postgres.sh).
+PACKAGES=(libsqlite3-dev postgresql)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -19,6 +20,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# Debian's postgresql package starts a cluster of its own on port 5432; the tests do not use it
+# (scripts/postgres.sh starts a throwaway one on 55432).
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.1 or newer is needed)" >&2; exit 1; }
 
