@@ -3,6 +3,7 @@
 #
 #   eval "$(bash scripts/postgres.sh start)"   # starts it (idempotent), prints the export line
 #   bash scripts/postgres.sh url               # prints the URL of a running one
+#   bash scripts/postgres.sh restart           # restarts the running server (tests of reconnection)
 #   bash scripts/postgres.sh stop              # stops it and deletes its data directory
 #
 # The cluster lives in a temporary directory (KUBEHERO_PG_DIR, default
@@ -82,12 +83,18 @@ stop() {
   rm -rf "$DIR"
 }
 
+restart() {
+  running || { echo "postgres.sh: no server running in $DIR" >&2; exit 1; }
+  as_owner "$(bindir)/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -m fast -w -t 60 restart >/dev/null
+}
+
 case "${1:-}" in
   start) start ;;
+  restart) restart ;;
   stop) stop ;;
   url) running && echo "$URL" ;;
   *)
-    echo "usage: $0 start|stop|url" >&2
+    echo "usage: $0 start|restart|stop|url" >&2
     exit 2
     ;;
 esac

@@ -66,7 +66,25 @@ public final class PostgresStore: HubStore {
         logger: Logger = Logger(label: "kubehero.store.postgres")
     ) async throws -> PostgresStore {
         let location = configuration.redactedURL
+        let writer: PostgresClient
+        let reader: PostgresClient
         do {
+            writer = PostgresClient(configuration: try configuration.clientConfiguration(), backgroundLogger: logger)
+            reader = try readReplica.map { PostgresClient(configuration: try $0.clientConfiguration(), backgroundLogger: logger) } ?? writer
+        } catch {
+            throw Self.storeError(error, location: location, doing: "configuring the connection pool")
+        }
+        // The pools start first, so that they run by the time the store is first used.
+        let separateReader = readReplica != nil
+        let pools = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await writer.run() }
+                if separateReader { group.addTask { await reader.run() } }
+            }
+        }
+        do {
+            // Migrations on a connection of their own: it holds the session advisory lock, and
+            // a failure to connect says why (the pool would only retry).
             let connection = try await PostgresConnection.connect(
                 configuration: try configuration.connectionConfiguration(), id: 0, logger: logger
             )
@@ -78,23 +96,9 @@ public final class PostgresStore: HubStore {
             }
             try await connection.close()
         } catch {
+            pools.cancel()
+            await pools.value
             throw Self.storeError(error, location: location, doing: "opening the database")
-        }
-
-        let writer: PostgresClient
-        let reader: PostgresClient
-        do {
-            writer = PostgresClient(configuration: try configuration.clientConfiguration(), backgroundLogger: logger)
-            reader = try readReplica.map { PostgresClient(configuration: try $0.clientConfiguration(), backgroundLogger: logger) } ?? writer
-        } catch {
-            throw Self.storeError(error, location: location, doing: "configuring the connection pool")
-        }
-        let separateReader = readReplica != nil
-        let pools = Task {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await writer.run() }
-                if separateReader { group.addTask { await reader.run() } }
-            }
         }
         let store = PostgresStore(location: location, writer: writer, reader: reader, pools: pools, logger: logger)
         do {

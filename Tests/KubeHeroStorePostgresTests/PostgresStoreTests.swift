@@ -1,3 +1,4 @@
+import Foundation
 import KubeHeroAudit
 import KubeHeroCore
 import KubeHeroStore
@@ -318,5 +319,53 @@ struct PostgresStoreConfigurationTests {
             #expect("\(error)".contains(mention), "\(error)")
             #expect(!"\(error)".contains("hunter2"), "the password must not be in \(error)")
         }
+    }
+}
+
+/// A server of its own (another port and directory), so that restarting it does not disturb
+/// the other tests running at the same time.
+@Suite("PostgresStore across a server restart", .enabled(Comment(rawValue: TestPostgres.skipReason)) { try await TestPostgres.available() })
+struct PostgresRestartTests {
+    /// Runs `scripts/postgres.sh ACTION` for this server. `system` rather than `Process`: it
+    /// reaps its child itself (Foundation's `Process` did not see the script exit here, the
+    /// server it starts living on). It blocks the calling thread for the few seconds it takes.
+    static func script(_ action: String, port: Int, dir: String) throws {
+        let command = "KUBEHERO_PG_PORT=\(port) KUBEHERO_PG_DIR='\(dir)' bash '\(TestHub.repositoryRoot)/scripts/postgres.sh' \(action) >/dev/null"
+        let status = system(command)
+        guard status == 0 else { throw TestPostgresError(description: "scripts/postgres.sh \(action) failed with status \(status)") }
+    }
+
+    @Test func theStoreReconnectsAfterTheServerRestartsAndLosesNothingCommitted() async throws {
+        let port = Int.random(in: 56_000...56_999)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kubehero-pg-restart-\(port)").path
+        try Self.script("start", port: port, dir: dir)
+        defer { try? Self.script("stop", port: port, dir: dir) }
+        let store = try await open("postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable")
+        do {
+            #expect(try await store.ingest([record(sequence: 1, rows: 5)]) == [.committed])
+            try Self.script("restart", port: port, dir: dir)
+            // The pool's connections died with the server: calls fail until it reconnects, as an
+            // agent's re-sends would, and then succeed; the re-sent batch is not counted twice.
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(60)
+            var outcome: IngestOutcome?
+            var failures = 0
+            while outcome == nil && clock.now < deadline {
+                do {
+                    outcome = try await store.ingest([record(sequence: 2, rows: 5)])[0]
+                } catch {
+                    failures += 1
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            #expect(outcome == .committed, "after \(failures) failed attempts")
+            #expect(try await store.ingest([record(sequence: 1, rows: 5)]) == [.duplicate])
+            #expect(try await store.batchCount() == 2)
+            #expect(try await totalCost(store) == 10_000)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
     }
 }
