@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: Libraries, bottom up
@@ -126,6 +127,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Production backend: several hub replicas on one PostgreSQL (docs/postgres.md).
+        .target(
+            name: "KubeHeroStorePostgres",
+            dependencies: [
+                "KubeHeroStore",
+                "KubeHeroAudit",
+                "KubeHeroCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: nio),
+                .product(name: "NIOPosix", package: nio),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KubeHeroIngestClient",
             dependencies: [
@@ -148,6 +165,7 @@ let package = Package(
                 "KubeHeroAudit",
                 "KubeHeroStore",
                 "KubeHeroStoreSQLite",
+                "KubeHeroStorePostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Fetches a pricing catalog from a URL (`--pricing-source https://...`).
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -272,7 +290,10 @@ let package = Package(
                 "KubeHeroAudit",
                 "KubeHeroStore",
                 "KubeHeroStoreSQLite",
+                "KubeHeroStorePostgres",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: nio),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -286,8 +307,9 @@ let package = Package(
         .target(
             name: "KubeHeroTestSupport",
             dependencies: [
-                "KubeHeroHub", "KubeHeroCLI", "KubeHeroIngestClient", "KubeHeroPKI", "KubeHeroCore",
+                "KubeHeroHub", "KubeHeroCLI", "KubeHeroIngestClient", "KubeHeroPKI", "KubeHeroCore", "KubeHeroStorePostgres",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/KubeHeroTestSupport",
             swiftSettings: swiftSettings
@@ -351,6 +373,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KubeHeroStorePostgresTests",
+            dependencies: [
+                "KubeHeroStorePostgres", "KubeHeroStoreConformance", "KubeHeroStore", "KubeHeroAudit", "KubeHeroCore", "KubeHeroTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KubeHeroCLITests",
             dependencies: [
                 "KubeHeroCLI", "KubeHeroCore",
@@ -363,7 +394,7 @@ let package = Package(
             name: "KubeHeroHubTests",
             dependencies: [
                 "KubeHeroHub", "KubeHeroCLI", "KubeHeroIngestClient", "KubeHeroWire", "KubeHeroPKI",
-                "KubeHeroCore", "KubeHeroStore", "KubeHeroStoreSQLite", "KubeHeroPricing", "KubeHeroTestSupport",
+                "KubeHeroCore", "KubeHeroStore", "KubeHeroStoreSQLite", "KubeHeroStorePostgres", "KubeHeroPricing", "KubeHeroTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

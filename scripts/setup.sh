@@ -6,8 +6,9 @@ set -euo pipefail
 
 # Debian packages: the system SQLite library the embedded store links against; libbpf, libelf
 # and bpftool, which build the agent's BPF programs into skeletons and load them (agent/bpf);
-# iproute2 for the eBPF tests' network namespace.
-PACKAGES=(libsqlite3-dev libbpf-dev libelf-dev zlib1g-dev bpftool iproute2)
+# iproute2 for the eBPF tests' network namespace; the PostgreSQL server the PostgreSQL
+# backend's tests run against (scripts/postgres.sh).
+PACKAGES=(libsqlite3-dev libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 postgresql)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -21,6 +22,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# Debian's postgresql package starts a cluster of its own on port 5432; the tests do not use it
+# (scripts/postgres.sh starts a throwaway one on 55432).
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.3 or newer is needed)" >&2; exit 1; }
 

@@ -143,25 +143,16 @@ private struct RepriceTransaction {
             let raw = try db.query(selectRows, [.integer(minute.startMillis), .text(minute.cluster), .text(minute.node.name)]) { row in
                 (ns: row.text(at: 0), pod: row.text(at: 1), container: row.text(at: 2), labels: row.text(at: 3), values: UsageColumns.read(row, from: 4))
             }
-            var old = [ContainerKey: UsageRow]()
-            var rows = [UsageRow]()
-            for r in raw {
-                let key = ContainerKey(cluster: minute.cluster, node: minute.node.name, namespace: r.ns, pod: r.pod, container: r.container)
-                let row = UsageRow(
-                    key: key, labels: try LabelsJSON.decode(r.labels, with: db), startMillis: minute.startMillis,
-                    usage: r.values.0, cost: r.values.1
+            let rows = try raw.map { r in
+                UsageRow(
+                    key: ContainerKey(cluster: minute.cluster, node: minute.node.name, namespace: r.ns, pod: r.pod, container: r.container),
+                    labels: try LabelsJSON.decode(r.labels, with: db), startMillis: minute.startMillis, usage: r.values.0, cost: r.values.1
                 )
-                old[key] = row
-                rows.append(row)
-                before += row.cost.total
-                after += row.cost.total
             }
-            for new in reprice(minute, rows) {
-                let was = old[new.key]?.cost ?? .zero
-                let delta = new.cost.subtracting(was)
-                after += delta.total
-                if delta == .zero { continue }
-                let adjustment = UsageRow(key: new.key, labels: old[new.key]?.labels ?? new.labels, startMillis: minute.startMillis, usage: .zero, cost: delta)
+            let step = RepriceStep(minute: minute, rows: rows, reprice: reprice)
+            before += step.before
+            after += step.after
+            for adjustment in step.adjustments {
                 let id = try ingest.containerID(for: adjustment, learned: &learned)
                 try ingest.add(adjustment, containerID: id, start: minute.startMillis, with: addMinute)
                 try ingest.add(adjustment, containerID: id, start: alignedDown(minute.startMillis, to: Resolution.hour.millis), with: addHour)

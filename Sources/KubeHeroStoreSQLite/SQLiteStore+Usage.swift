@@ -22,17 +22,10 @@ extension SQLiteStore {
 
     public func costs(_ query: CostQuery) async throws -> [CostGroup] {
         var bindings: [SQLiteValue] = [.integer(query.range.startUnixMillis), .integer(query.range.endUnixMillis)]
-        let groupName: String
-        switch query.aggregation {
-        case .cluster: groupName = "c.cluster"
-        case .node: groupName = "c.node"
-        case .namespace: groupName = "c.namespace"
-        case .pod: groupName = "c.namespace || '/' || c.pod"
-        case .container: groupName = "c.namespace || '/' || c.pod || '/' || c.container"
-        case .label(let key):
+        let groupName = query.aggregation.groupNameSQL { key in
             // Matching json_each's key (rather than building a JSON path) takes any key as it is.
             bindings.append(.text(key))
-            groupName = "coalesce((SELECT value FROM json_each(c.labels_json) WHERE key = ?3), '\(unlabelledGroup)')"
+            return "coalesce((SELECT value FROM json_each(c.labels_json) WHERE key = ?3), '\(unlabelledGroup)')"
         }
         let filter = Self.filterSQL(query.filter, bindings: &bindings)
         let columns = UsageColumns.names
@@ -159,15 +152,11 @@ extension Resolution {
 /// binds and reads them: `Usage`'s fields, then `Cost`'s, network classes in
 /// `NetworkClass.allCases` order.
 enum UsageColumns {
-    private static func networkColumns(_ prefix: String) -> [String] {
-        NetworkClass.allCases.map { prefix + String($0.rawValue.map { $0 == "-" ? "_" : $0 }) }
-    }
-
-    static let usageNames = ["cpu_ns", "cpu_req_ns", "mem_bs", "mem_req_bs"] + networkColumns("net_") + ["sampled_ms", "gpu_req_ms", "storage_req_bs"]
-    static let costNames = ["cost_cpu", "cost_ram"] + networkColumns("cost_net_") + ["cost_gpu", "cost_storage"]
+    static let usageNames = UsageFields.usageNames
+    static let costNames = UsageFields.costNames
     /// The cost columns that make up a node's price (what idle is part of).
-    static let computeCostNames = ["cost_cpu", "cost_ram", "cost_gpu"]
-    static let names = usageNames + costNames
+    static let computeCostNames = UsageFields.computeCostNames
+    static let names = UsageFields.names
 
     /// Binds `usage` and `cost` to parameters `first`, `first + 1`, ... (`names.count` of them).
     static func bind(_ usage: Usage, _ cost: Cost, to statement: SQLiteStatement, from first: Int32) throws {

@@ -13,8 +13,40 @@ struct HubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubehero-hub",
         abstract: "The KubeHero hub: ingest, pricing, storage and the REST API.",
-        subcommands: [Init.self, Serve.self, RotateLogKey.self]
+        subcommands: [Init.self, Serve.self, RotateLogKey.self, Migrate.self]
     )
+}
+
+/// Where the hub's state is: SQLite in the data dir, or PostgreSQL (docs/postgres.md).
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "The database: sqlite (DIR/hub.sqlite, the default) or postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=verify-full&sslrootcert=CA.pem] shared by every replica.")
+    var database: String?
+
+    @Option(help: "A read replica's postgres:// URL for cost, series and gap queries (default: the primary).")
+    var databaseReadURL: String?
+
+    @Option(help: "TLS to the database: disable, prefer, require, verify-ca, verify-full (overrides the URL's sslmode).")
+    var databaseTLS: String?
+
+    @Option(help: "CA certificate (PEM) the database's server certificate is checked against (sslrootcert).")
+    var databaseCAFile: String?
+
+    @Option(help: "Client certificate (PEM) for the database (sslcert).")
+    var databaseCert: String?
+
+    @Option(help: "Client certificate key (PEM) for the database (sslkey).")
+    var databaseKey: String?
+
+    func resolve() throws -> HubDatabase {
+        do {
+            return try HubDatabase.parse(
+                url: database, readURL: databaseReadURL,
+                tls: .init(mode: databaseTLS, caFile: databaseCAFile, certificateFile: databaseCert, keyFile: databaseKey)
+            )
+        } catch let error as HubDatabaseError {
+            throw ArgumentParser.ValidationError(error.description)
+        }
+    }
 }
 
 struct LogOptions: ParsableArguments {
@@ -49,11 +81,13 @@ extension HubCommand {
         @Option(help: "URL the CLI will use for the REST API (written to DIR/admin.yaml).")
         var apiURL: String = "https://127.0.0.1:8443"
 
+        @OptionGroup var db: DatabaseOptions
+
         @OptionGroup var log: LogOptions
 
         func run() async throws {
             let logger = try log.bootstrap()
-            let result = try await HubDataDir.initialize(path: dataDir, serverNames: serverNames, apiURL: apiURL, logger: logger)
+            let result = try await HubDataDir.initialize(path: dataDir, serverNames: serverNames, apiURL: apiURL, database: try db.resolve(), logger: logger)
             print("""
                 initialised hub data dir \(dataDir)
                   CA certificate:   \(result.caCertificatePath)
@@ -95,6 +129,17 @@ extension HubCommand {
         @Option(help: "How long hourly rows are kept (e.g. 400d).")
         var hourRetention: String = "400d"
 
+        @OptionGroup var db: DatabaseOptions
+
+        @Option(help: "With PostgreSQL: how long the leader's lease lasts (e.g. 15s).")
+        var leaderLease: String = "15s"
+
+        @Option(help: "With PostgreSQL: how often the leader renews its lease (e.g. 5s).")
+        var leaderRenew: String = "5s"
+
+        @Option(help: "With PostgreSQL: this replica's name in the leader lease (default: the host name).")
+        var replicaName: String?
+
         @OptionGroup var log: LogOptions
 
         func run() async throws {
@@ -118,6 +163,15 @@ extension HubCommand {
             options.settings.defaultCertificateValidityDays = certificateValidityDays
             options.settings.minuteRetentionMillis = try DurationText.parseMillis(minuteRetention, field: "--minute-retention")
             options.settings.hourRetentionMillis = try DurationText.parseMillis(hourRetention, field: "--hour-retention")
+            options.database = try db.resolve()
+            options.leaderLease.leaseDuration = .milliseconds(try DurationText.parseMillis(leaderLease, field: "--leader-lease"))
+            options.leaderLease.renewInterval = .milliseconds(try DurationText.parseMillis(leaderRenew, field: "--leader-renew"))
+            do {
+                try options.leaderLease.validate()
+            } catch let error as LeaderLease.LeaseSettingsError {
+                throw ArgumentParser.ValidationError("--leader-lease/--leader-renew: \(error.description)")
+            }
+            options.replicaName = replicaName
             let hub = try await Hub.open(options: options, logger: logger)
             try await hub.run(handleSignals: true)
         }
@@ -135,17 +189,74 @@ extension HubCommand {
         @Option(help: "The hub's data directory.")
         var dataDir: String
 
+        @OptionGroup var db: DatabaseOptions
+
         @OptionGroup var log: LogOptions
 
         func run() async throws {
             let logger = try log.bootstrap()
-            let (old, new) = try await HubDataDir.rotateLogKey(path: dataDir, logger: logger)
+            let (old, new) = try await HubDataDir.rotateLogKey(path: dataDir, database: try db.resolve(), logger: logger)
             print("""
                 audit log key rotated
                   old: \(old)
                   new: \(new)
                 both are in \(AuditKeys.verifiersPath(dataDir)); give auditors the new file
                 """)
+        }
+    }
+}
+
+extension HubCommand {
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy a hub's whole state from SQLite into an empty PostgreSQL database (run with the hub stopped).",
+            discussion: """
+                Copies clusters, certificates, tokens, containers, usage rows, batch keys, gaps, price versions, \
+                node-minutes, the audit log and its checkpoints, then checks every table's row count and verifies the \
+                copied audit log against its signed checkpoints. Afterwards: kubehero-hub serve --data-dir DIR --database URL.
+                """
+        )
+
+        @Option(help: "The source: sqlite:PATH (a hub's DIR/hub.sqlite).")
+        var from: String
+
+        @Option(help: "The target: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (an empty database).")
+        var to: String
+
+        @Option(help: "The hub's data dir, for the audit log's public keys (default: the directory of the SQLite file).")
+        var dataDir: String?
+
+        @Option(help: "TLS to the database: disable, prefer, require, verify-ca, verify-full (overrides the URL's sslmode).")
+        var databaseTLS: String?
+
+        @Option(help: "CA certificate (PEM) the database's server certificate is checked against (sslrootcert).")
+        var databaseCAFile: String?
+
+        @OptionGroup var log: LogOptions
+
+        func run() async throws {
+            let logger = try log.bootstrap()
+            guard from.hasPrefix("sqlite:"), from.count > "sqlite:".count else {
+                throw ArgumentParser.ValidationError("--from: expected sqlite:PATH, got \(from)")
+            }
+            let path = String(from.dropFirst("sqlite:".count))
+            let database: HubDatabase
+            do {
+                database = try HubDatabase.parse(url: to, tls: .init(mode: databaseTLS, caFile: databaseCAFile), flag: "--to")
+            } catch let error as HubDatabaseError {
+                throw ArgumentParser.ValidationError(error.description)
+            }
+            guard case .postgres(let target, _) = database else {
+                throw ArgumentParser.ValidationError("--to: expected a postgres:// URL, got \(to)")
+            }
+            let keysDir = dataDir ?? (path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : ".")
+            let keys = try AuditKeys.load(from: keysDir).verifiers
+            let report = try await HubStoreCopy.run(sqlitePath: path, target: target, verifierKeys: keys, logger: logger) { table, rows in
+                if rows % 100_000 == 0 { print("  \(table): \(rows) rows...") }
+            }
+            for (name, rows) in report.tables { print("copied \(name): \(rows) rows") }
+            print(report.auditSummary)
+            print("next: kubehero-hub serve --data-dir \(keysDir) --database \(database)")
         }
     }
 }

@@ -20,9 +20,9 @@ public struct TestHub: Sendable {
     public var caFile: String { dataDir + "/ca.pem" }
 
     /// A fresh data dir (deleted afterwards by `withTestHub`).
-    public static func makeDataDir() async throws -> (String, String) {
+    public static func makeDataDir(database: HubDatabase = .sqlite) async throws -> (String, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kubehero-test-\(UUID().uuidString)").path
-        let result = try await HubDataDir.initialize(path: dir, serverNames: [], apiURL: "https://127.0.0.1:0", logger: quietLogger)
+        let result = try await HubDataDir.initialize(path: dir, serverNames: [], apiURL: "https://127.0.0.1:0", database: database, logger: quietLogger)
         return (dir, result.adminToken)
     }
 
@@ -80,11 +80,15 @@ public let quietLogger: Logger = {
 public func withTestHub<R: Sendable>(
     dataDir existing: (String, String)? = nil, keepDataDir: Bool = false,
     now: (@Sendable () -> Int64)? = nil,
+    database: HubDatabase = .sqlite, leaderLease: LeaderLease.Settings = LeaderLease.Settings(), replicaName: String? = nil,
     _ body: @Sendable (TestHub) async throws -> R
 ) async throws -> R {
     let (dir, token): (String, String)
-    if let existing { (dir, token) = existing } else { (dir, token) = try await TestHub.makeDataDir() }
+    if let existing { (dir, token) = existing } else { (dir, token) = try await TestHub.makeDataDir(database: database) }
     var options = HubOptions(dataDir: dir)
+    options.database = database
+    options.leaderLease = leaderLease
+    options.replicaName = replicaName
     options.apiHost = "127.0.0.1"
     options.apiPort = 0
     options.ingestHost = "127.0.0.1"
@@ -154,6 +158,32 @@ public func recentMinute() -> Int64 {
 
 /// Runs a built executable from the same build directory as the tests.
 public func runProduct(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let p = try productProcess(name, arguments, environment: environment)
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+/// Starts a built executable in the background, its output going to `logFile`; the caller
+/// ends it (`kill(process.processIdentifier, SIGKILL)` for a crash).
+public func startProduct(_ name: String, _ arguments: [String], logFile: String, environment: [String: String] = [:]) throws -> Process {
+    let p = try productProcess(name, arguments, environment: environment)
+    _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+    p.standardOutput = log
+    p.standardError = log
+    try p.run()
+    return p
+}
+
+/// A process for a built executable from the same build directory as the tests, with the
+/// CLI's environment variables of the test runner removed.
+private func productProcess(_ name: String, _ arguments: [String], environment: [String: String]) throws -> Process {
     let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     var candidates = [binDir.appendingPathComponent(name).path]
     // On Linux the test runner is inside .build/<config>/; on some setups one level deeper.
@@ -169,12 +199,5 @@ public func runProduct(_ name: String, _ arguments: [String], environment: [Stri
     for k in ["KUBEHERO_HUB", "KUBEHERO_TOKEN", "KUBEHERO_CA_FILE", "KUBEHERO_CONFIG"] { env.removeValue(forKey: k) }
     for (k, v) in environment { env[k] = v }
     p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    return p
 }

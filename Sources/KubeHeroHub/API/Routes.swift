@@ -23,6 +23,8 @@ public struct HubServices: Sendable {
     public var now: @Sendable () -> Int64
     /// Price versions; nil in router tests that need no pricing.
     public var pricing: HubPricing?
+    /// Whether this replica runs the single-writer jobs (always, with SQLite).
+    public var leadership: any Leadership = AlwaysLeader()
 
     public init(store: any HubStore, ca: CertificateAuthority, audit: AuditLog, registry: StreamRegistry, metrics: HubMetrics, settings: HubSettings, now: @escaping @Sendable () -> Int64) {
         self.store = store
@@ -58,6 +60,7 @@ public func buildRouter(_ hub: HubServices) -> Router<HubRequestContext> {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
         let text = hub.metrics.render(connectedAgents: connected, lastBatchAgeSeconds: ages) + (try await auditMetrics(hub, now: now))
+            + leaderMetrics(hub.leadership)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
@@ -68,6 +71,16 @@ public func buildRouter(_ hub: HubServices) -> Router<HubRequestContext> {
     AuditRoutes(hub: hub).register(on: v1.group("audit"))
     PricingRoutes(hub: hub).register(on: v1.group("pricing"))
     return router
+}
+
+/// Whether this replica runs the single-writer jobs (always 1 with SQLite).
+func leaderMetrics(_ leadership: any Leadership) -> String {
+    """
+    # HELP kubehero_hub_leader 1 while this hub replica holds the leader lease and runs the single-writer jobs.
+    # TYPE kubehero_hub_leader gauge
+    kubehero_hub_leader{replica="\(leadership.holder)"} \(leadership.isLeader ? 1 : 0)
+
+    """
 }
 
 /// The audit log's gauges: size, newest checkpoint, and whether the log agrees with it.

@@ -58,7 +58,7 @@ public struct HubDataDir: Sendable {
     /// Creates the CA, the server certificate (for `serverNames`: DNS names or IP addresses),
     /// the database and an admin token. Refuses a directory that already holds anything.
     public static func initialize(
-        path: String, serverNames: [String], apiURL: String, now: Date = Date(), logger: Logger
+        path: String, serverNames: [String], apiURL: String, database: HubDatabase = .sqlite, now: Date = Date(), logger: Logger
     ) async throws -> InitResult {
         let dir = HubDataDir(path: path)
         if FileManager.default.fileExists(atPath: path) {
@@ -84,7 +84,11 @@ public struct HubDataDir: Sendable {
         try write(server.privateKeyPEM, to: dir.serverKey, mode: 0o600)
 
         let keys = try AuditKeys.create(in: path)
-        let store = try await SQLiteStore.open(path: dir.database, logger: logger)
+        let store = try await database.open(dataDir: dir, logger: logger)
+        if !database.isSQLite, try await store.auditSize() > 0 {
+            try? await store.close()
+            throw Error(description: "the database \(database) already holds a hub's state; a new data dir needs an empty database (replicas share one data dir: copy it instead of running init again)")
+        }
         let (id, secret) = APIToken.generate()
         let nowMillis = Int64(now.timeIntervalSince1970 * 1000)
         let audit = AuditLog(store: store, keys: keys, logger: logger)
@@ -119,12 +123,12 @@ public struct HubDataDir: Sendable {
     /// Replaces the audit log's signing key (`kubehero-hub rotate-log-key`; the hub should be
     /// stopped). The `audit.key.rotate` entry is appended first: if it cannot be written, the
     /// key does not change.
-    public static func rotateLogKey(path: String, now: Date = Date(), logger: Logger) async throws -> (old: LogVerifierKey, new: LogVerifierKey) {
+    public static func rotateLogKey(path: String, database: HubDatabase = .sqlite, now: Date = Date(), logger: Logger) async throws -> (old: LogVerifierKey, new: LogVerifierKey) {
         let dir = HubDataDir(path: path)
-        try dir.check()
+        try dir.check(database: database)
         let current = try AuditKeys.load(from: path)
         let next = try LogSigner.generate(name: current.signer.name)
-        let store = try await SQLiteStore.open(path: dir.database, logger: logger)
+        let store = try await database.open(dataDir: dir, logger: logger)
         do {
             _ = try await store.appendAudit([AuditDraft(
                 timeMillis: Int64(now.timeIntervalSince1970 * 1000), actor: .hub, action: .logKeyRotate, subject: "audit-log-key",
@@ -139,9 +143,12 @@ public struct HubDataDir: Sendable {
         return (current.signer.verifierKey, next.verifierKey)
     }
 
-    /// Checks that the directory was made by `init` and names what is missing.
-    public func check() throws {
-        for file in [caCertificate, caKey, serverCertificate, serverKey, database, AuditKeys.signerPath(path), AuditKeys.verifiersPath(path), AuditKeys.hmacPath(path)] where !FileManager.default.fileExists(atPath: file) {
+    /// Checks that the directory was made by `init` and names what is missing (the SQLite file
+    /// only when the state is kept there).
+    public func check(database store: HubDatabase = .sqlite) throws {
+        let files = [caCertificate, caKey, serverCertificate, serverKey] + (store.isSQLite ? [database] : [])
+            + [AuditKeys.signerPath(path), AuditKeys.verifiersPath(path), AuditKeys.hmacPath(path)]
+        for file in files where !FileManager.default.fileExists(atPath: file) {
             throw Error(description: "\(file) is missing: is \(path) a hub data dir? Create one with `kubehero-hub init --data-dir \(path)`")
         }
     }

@@ -16,6 +16,12 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -50,6 +56,12 @@ public struct HubOptions: Sendable {
     public var pricingSource: String?
     public var pricingRefreshMillis: Int64 = 6 * 3_600_000
     public var settings = HubSettings()
+    /// Where the hub's state is kept (SQLite in the data dir unless told otherwise).
+    public var database: HubDatabase = .sqlite
+    /// How replicas on one PostgreSQL database elect the leader (unused with SQLite).
+    public var leaderLease = LeaderLease.Settings()
+    /// This replica's name in the leader lease (default: the host name).
+    public var replicaName: String?
 
     public init(dataDir: String) { self.dataDir = dataDir }
 }
@@ -73,14 +85,16 @@ public final class Hub: Sendable {
     private let serverIdentity: (certificatePEM: String, keyPEM: String)
     private let ready = ReadySignal()
     private let groupBox = Mutex<ServiceGroup?>(nil)
+    /// The lease this replica leads by, when several replicas share a PostgreSQL database.
+    private let leaderLease: LeaderLease?
 
     /// Opens the data dir and store; nothing listens until `run()`.
     public static func open(options: HubOptions, logger: Logger, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) async throws -> Hub {
         let dir = HubDataDir(path: options.dataDir)
-        try dir.check()
+        try dir.check(database: options.database)
         let ca = try CertificateAuthority(certificatePEM: try dir.read(dir.caCertificate), privateKeyPEM: try dir.read(dir.caKey))
         let keys = try AuditKeys.load(from: options.dataDir)
-        let store = try await SQLiteStore.open(path: dir.database, logger: logger)
+        let store = try await options.database.open(dataDir: dir, logger: logger)
         do {
             let audit = AuditLog(store: store, keys: keys, logger: logger)
             try await audit.open()
@@ -125,6 +139,13 @@ public final class Hub: Sendable {
         self.pricer = BatchPricer(books: { pricing.book(at: $0) })
         var services = HubServices(store: store, ca: ca, audit: audit, registry: StreamRegistry(), metrics: metrics, settings: options.settings, now: now)
         services.pricing = pricing
+        if case .postgres = options.database, let leases = store as? any LeaseStore {
+            let lease = LeaderLease(store: leases, holder: options.replicaName ?? Self.hostName(), settings: options.leaderLease, logger: logger)
+            self.leaderLease = lease
+            services.leadership = lease
+        } else {
+            self.leaderLease = nil
+        }
         self.services = services
         self.committer = IngestCommitter(store: store, logger: logger) { records, outcomes in
             var batches = 0, duplicates = 0, samples = 0, rows = 0
@@ -138,6 +159,13 @@ public final class Hub: Sendable {
             }
             metrics.committed(batches: batches, duplicates: duplicates, samples: samples, rows: rows, droppedTicks: dropped)
         }
+    }
+
+    /// The host name (a pod's name in Kubernetes), for the leader lease.
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "hub" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The configured pricing source (or `pricing/` when present), nil for none.
@@ -169,12 +197,17 @@ public final class Hub: Sendable {
         let retention = RetentionService(store: services.store, settings: options.settings, now: services.now, logger: logger)
         let checkpoints = CheckpointService(log: services.audit, interval: options.settings.checkpointInterval, now: services.now, logger: logger)
         let readiness = ReadinessService(grpc: grpc, ready: ready, apiHost: options.apiHost, ingestHost: options.ingestHost, logger: logger)
-        var members: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        let leadership = services.leadership
+        // The lease first: services shut down in reverse order, so it is given up last, after
+        // the single-writer jobs stopped.
+        var members: [ServiceGroupConfiguration.ServiceConfiguration] = leaderLease.map { [.init(service: $0)] } ?? []
+        members += [
             .init(service: committer),
             .init(service: IngestServerService(server: grpc, registry: services.registry)),
             .init(service: api),
-            .init(service: retention),
-            .init(service: checkpoints),
+            // Single-writer jobs: on the leader only.
+            .init(service: LeaderOnlyService(leadership: leadership, inner: retention)),
+            .init(service: LeaderOnlyService(leadership: leadership, inner: checkpoints)),
             .init(service: readiness),
         ]
         if let source = Self.effectiveSource(options.pricingSource), let pricing = services.pricing {
