@@ -31,6 +31,10 @@ public struct HubSettings: Sendable {
     /// How often the audit log signs a checkpoint while entries are added.
     public var checkpointInterval: Duration = .milliseconds(500)
     public var batchLimits = BatchLimits.standard
+    /// How often every BudgetPolicy is evaluated (`--policy-interval`).
+    public var policyEvaluationInterval: Duration = .seconds(60)
+    /// Retries of alert webhooks.
+    public var alertRetry = AlertRetryPolicy()
 
     public init() {}
 }
@@ -125,6 +129,10 @@ public final class Hub: Sendable {
         self.pricer = BatchPricer(books: { pricing.book(at: $0) })
         var services = HubServices(store: store, ca: ca, audit: audit, registry: StreamRegistry(), metrics: metrics, settings: options.settings, now: now)
         services.pricing = pricing
+        services.policies = PolicyEngine(
+            store: store, enforcement: EnforcementBroadcaster(), alerter: WebhookAlerter(retry: options.settings.alertRetry, logger: logger),
+            now: now, logger: logger
+        )
         self.services = services
         self.committer = IngestCommitter(store: store, logger: logger) { records, outcomes in
             var batches = 0, duplicates = 0, samples = 0, rows = 0
@@ -177,6 +185,10 @@ public final class Hub: Sendable {
             .init(service: checkpoints),
             .init(service: readiness),
         ]
+        if let engine = services.policies {
+            members.append(.init(service: PolicyEvaluationService(engine: engine, interval: options.settings.policyEvaluationInterval, logger: logger)))
+            if let alerter = engine.alerter { members.append(.init(service: alerter)) }
+        }
         if let source = Self.effectiveSource(options.pricingSource), let pricing = services.pricing {
             members.append(.init(service: PricingRefreshService(
                 pricing: pricing, source: source, intervalMillis: options.pricingRefreshMillis, now: services.now, logger: logger
@@ -246,7 +258,7 @@ public final class Hub: Sendable {
         )
         let service = IngestService(
             store: services.store, pricer: pricer, committer: committer, registry: services.registry,
-            metrics: services.metrics, limits: options.settings.batchLimits,
+            metrics: services.metrics, enforcement: services.policies?.enforcement, limits: options.settings.batchLimits,
             horizonMillis: options.settings.minuteRetentionMillis, now: services.now, logger: logger
         )
         return GRPCServer(transport: transport, services: [service])
