@@ -21,6 +21,7 @@ struct PolicyBenchmark: AsyncParsableCommand {
     @Option(help: "Namespaces in all (spread evenly over the clusters), one container each.") var namespaces = 10_000
     @Option(help: "Days of hourly history before the evaluation instant.") var days = 8
     @Option(help: "Passes timed after the first.") var passes = 5
+    @Option(help: "Keep the database at this path (loaded once, reused by later runs with the same sizes).") var database: String?
 
     /// 2026-11-08T12:00:00Z: a week into the month, so month, week and day periods all have history.
     static let now = Timestamp.parseRFC3339("2026-11-08T12:00:00Z")!
@@ -32,8 +33,31 @@ struct PolicyBenchmark: AsyncParsableCommand {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kubehero-bench-policy-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try await SQLiteStore.open(path: dir + "/hub.sqlite", logger: logger)
+        let reuse = database.map { FileManager.default.fileExists(atPath: $0) } ?? false
+        let store = try await SQLiteStore.open(path: database ?? dir + "/hub.sqlite", logger: logger)
+        if !reuse { try await load(store) }
+        print("policy benchmark: \(policies) policies, \(clusters) clusters, \(max(namespaces / clusters, 1) * clusters) namespaces, \(days * 24) hours of history; SQLite at \(database ?? dir)")
 
+        let engine = PolicyEngine(store: store, enforcement: EnforcementBroadcaster(), alerter: nil, now: { Self.now }, logger: logger)
+        let first = try await engine.evaluate()
+        print(String(format: "first pass (cold parse cache, every state and event new): %.3f s, %d spend groups, %d events, %d policies enforcing", first.durationSeconds, first.spendGroups, first.events, first.enforcing))
+        print("  phases: " + first.phases.map { "\($0.0) \(Self.ms($0.1))" }.joined(separator: ", "))
+        var times: [Double] = []
+        for _ in 0..<passes {
+            let pass = try await engine.evaluate()
+            times.append(pass.durationSeconds)
+            print("  pass: " + String(format: "%.3f s; ", pass.durationSeconds) + pass.phases.map { "\($0.0) \(Self.ms($0.1))" }.joined(separator: ", "))
+        }
+        times.sort()
+        if !times.isEmpty {
+            print(String(format: "steady passes (%d): median %.3f s, max %.3f s", times.count, times[times.count / 2], times.last!))
+        }
+        try await store.close()
+    }
+
+    static func ms(_ seconds: Double) -> String { "\(Int((seconds * 1000).rounded())) ms" }
+
+    func load(_ store: SQLiteStore) async throws {
         let envs = ["prod", "staging", "dev"]
         for c in 0..<clusters {
             let labels = ["env": envs[c % 3], "region": "r\(c % 5)", "tier": c % 2 == 0 ? "gold" : "silver"]
@@ -73,20 +97,7 @@ struct PolicyBenchmark: AsyncParsableCommand {
             let p = try BudgetPolicyParser.parse(yaml: yaml, source: "policy \(i)")
             try await store.putPolicy(PolicyRecord(name: p.name, documentJSON: p.canonicalJSON(), armed: i % 3 == 0, revision: 1, createdAtMillis: 0, updatedAtMillis: 0), audit: [])
         }
-        print("policy benchmark: \(policies) policies, \(clusters) clusters, \(perCluster * clusters) namespaces, \(hours) hours of history (\(Int64(perCluster * clusters) * hours) hourly rows, loaded in \(String(format: "%.1f", loadSeconds)) s); SQLite at \(dir)")
-
-        let engine = PolicyEngine(store: store, enforcement: EnforcementBroadcaster(), alerter: nil, now: { Self.now }, logger: logger)
-        let first = try await engine.evaluate()
-        print(String(format: "first pass (cold parse cache, every state and event new): %.3f s, %d spend groups, %d events, %d policies enforcing", first.durationSeconds, first.spendGroups, first.events, first.enforcing))
-        var times: [Double] = []
-        for _ in 0..<passes {
-            times.append(try await engine.evaluate().durationSeconds)
-        }
-        times.sort()
-        if !times.isEmpty {
-            print(String(format: "steady passes (%d): median %.3f s, max %.3f s", times.count, times[times.count / 2], times.last!))
-        }
-        try await store.close()
+        print("loaded \(Int64(perCluster * clusters) * hours) hourly rows in \(String(format: "%.1f", loadSeconds)) s")
     }
 
     /// A mix of policy shapes: per-environment monthly ceilings naming namespaces, per-team

@@ -2,12 +2,14 @@
 /// denied with `message`. The cluster part of the policy's scope is settled at the hub (only
 /// matching clusters get the rule).
 public struct EnforcementRule: Hashable, Sendable, Codable {
-    public var policy: String
-    public var namespaceSelector: NamespaceSelector?
-    public var podSelector: LabelSelector?
+    public let policy: String
+    public let namespaceSelector: NamespaceSelector?
+    public let podSelector: LabelSelector?
     /// What a denied request is told: the policy, its spend and ceiling.
-    public var message: String
-    public var sinceMillis: Int64
+    public let message: String
+    public let sinceMillis: Int64
+    /// FNV-1a of everything above, computed once: a set's id is made of its rules' fingerprints.
+    public let fingerprint: UInt64
 
     public init(policy: String, namespaceSelector: NamespaceSelector?, podSelector: LabelSelector?, message: String, sinceMillis: Int64) {
         self.policy = policy
@@ -15,6 +17,34 @@ public struct EnforcementRule: Hashable, Sendable, Codable {
         self.podSelector = podSelector
         self.message = message
         self.sinceMillis = sinceMillis
+        var h = FNV1a()
+        h.mix(policy)
+        h.mix(message)
+        h.mix(String(sinceMillis))
+        h.mix(namespaceSelector.map { "\($0.matchNames.sorted())\($0.matchLabels.sorted { $0.key < $1.key })" } ?? "-")
+        h.mix(podSelector?.description ?? "-")
+        fingerprint = h.value
+    }
+
+    private enum CodingKeys: String, CodingKey { case policy, namespaceSelector, podSelector, message, sinceMillis }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            policy: try c.decode(String.self, forKey: .policy),
+            namespaceSelector: try c.decodeIfPresent(NamespaceSelector.self, forKey: .namespaceSelector),
+            podSelector: try c.decodeIfPresent(LabelSelector.self, forKey: .podSelector),
+            message: try c.decode(String.self, forKey: .message), sinceMillis: try c.decode(Int64.self, forKey: .sinceMillis)
+        )
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(policy, forKey: .policy)
+        try c.encodeIfPresent(namespaceSelector, forKey: .namespaceSelector)
+        try c.encodeIfPresent(podSelector, forKey: .podSelector)
+        try c.encode(message, forKey: .message)
+        try c.encode(sinceMillis, forKey: .sinceMillis)
     }
 
     /// Whether a new pod in `namespace` with `podLabels` falls under the rule. `namespaceLabels`
@@ -53,21 +83,25 @@ public struct EnforcementSet: Hashable, Sendable, Codable {
         rules.first { $0.matches(namespace: namespace, podLabels: podLabels, namespaceLabels: namespaceLabels) }
     }
 
-    /// FNV-1a over the rules' policies, messages and scopes: stable across processes.
+    /// The rules' fingerprints combined: stable across processes.
     private static func digest(_ rules: [EnforcementRule]) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ s: String) {
-            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-            h = (h ^ 0xff) &* 0x100_0000_01b3
-        }
-        for r in rules {
-            mix(r.policy)
-            mix(r.message)
-            mix(String(r.sinceMillis))
-            mix(r.namespaceSelector.map { "\($0.matchNames.sorted())\($0.matchLabels.sorted { $0.key < $1.key })" } ?? "-")
-            mix(r.podSelector?.description ?? "-")
-        }
-        let hex = String(h, radix: 16)
+        var h = FNV1a()
+        for r in rules { h.mix(r.fingerprint) }
+        let hex = String(h.value, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+/// 64-bit FNV-1a, for ids that must be equal across processes (Swift's `Hasher` is seeded).
+struct FNV1a {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func mix(_ s: String) {
+        for b in s.utf8 { value = (value ^ UInt64(b)) &* 0x100_0000_01b3 }
+        value = (value ^ 0xff) &* 0x100_0000_01b3
+    }
+
+    mutating func mix(_ v: UInt64) {
+        for shift in stride(from: 0, to: 64, by: 8) { value = (value ^ ((v >> UInt64(shift)) & 0xff)) &* 0x100_0000_01b3 }
     }
 }

@@ -37,8 +37,17 @@ public enum EvaluationPass {
         let position = Dictionary(starts.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         var results: [String: PolicyEvaluator.Result] = [:]
         results.reserveCapacity(inputs.count)
+        // Policies often share a scope (one per team, one per environment): sum each once.
+        var sums: [BudgetPolicy.Scope: [Money]] = [:]
         for input in inputs {
-            let amounts = index.spend(in: input.policy.spec.scope)
+            let scope = input.policy.spec.scope
+            let amounts: [Money]
+            if let known = sums[scope] {
+                amounts = known
+            } else {
+                amounts = index.spend(in: scope)
+                sums[scope] = amounts
+            }
             let start = PolicyEvaluator.period(of: input.policy, at: now).startMillis
             let spent = position[start].map { amounts[$0] } ?? .zero
             let recent = amounts.last ?? .zero

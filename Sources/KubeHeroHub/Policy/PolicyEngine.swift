@@ -23,6 +23,15 @@ public final class PolicyEngine: Sendable {
         public var events: Int
         public var enforcing: Int
         public var durationSeconds: Double
+        /// Where the time went: reading policies, states and clusters; the spend query; the
+        /// evaluation itself; saving states and audit entries.
+        public var phases: [(String, Double)] = []
+
+        public static func == (a: PassReport, b: PassReport) -> Bool {
+            (a.atMillis, a.policies, a.spendGroups, a.events, a.enforcing, a.durationSeconds) == (b.atMillis, b.policies, b.spendGroups, b.events, b.enforcing, b.durationSeconds)
+        }
+
+        public func hash(into h: inout Hasher) { h.combine(atMillis); h.combine(durationSeconds) }
     }
 
     let store: any HubStore
@@ -38,6 +47,7 @@ public final class PolicyEngine: Sendable {
     /// Set by a change (apply, arm, disarm, delete) so that the service evaluates at once.
     private let requested = Mutex(false)
     private let passLock = AsyncLock()
+    private let spendCache = Mutex<SpendCache?>(nil)
 
     public init(store: any HubStore, enforcement: EnforcementBroadcaster, alerter: WebhookAlerter?, now: @escaping @Sendable () -> Int64, logger: Logger) {
         self.store = store
@@ -108,12 +118,20 @@ public final class PolicyEngine: Sendable {
         var previous: [String: PolicyState] = [:]
         for s in try await store.policyStates() { previous[s.name] = Self.decodeState(s) }
         let clusters = try await store.listClusters()
+        var phases: [(String, Double)] = [("read", Self.seconds(ContinuousClock.now - started))]
+        var mark = ContinuousClock.now
+        func phase(_ name: String) {
+            let t = ContinuousClock.now
+            phases.append((name, Self.seconds(t - mark)))
+            mark = t
+        }
         let labels = Dictionary(clusters.map { ($0.name, $0.labels) }, uniquingKeysWith: { a, _ in a })
 
         let starts = EvaluationPass.starts(for: inputs.map(\.policy), now: t)
-        let rows = inputs.isEmpty ? [] : try await store.scopeSpend(ScopeSpendQuery(starts: starts, endMillis: t))
-        let groups = rows.map { SpendGroup(cluster: $0.cluster, namespace: $0.namespace, podLabels: $0.labels, amounts: $0.amounts) }
+        let groups = inputs.isEmpty ? [] : try await spend(since: starts, now: t)
+        phase("spend query")
         let results = EvaluationPass.run(inputs, previous: previous, groups: groups, starts: starts, clusters: labels, now: t)
+        phase("evaluate")
 
         var states: [PolicyStateRecord] = []
         var audit: [AuditDraft] = []
@@ -138,6 +156,7 @@ public final class PolicyEngine: Sendable {
         // remembered, so a restart never fires it again.
         try await store.savePolicyStates(states, audit: audit)
         for a in alerts { alerter?.enqueue(a) }
+        phase("save")
 
         var sets: [String: [EnforcementRule]] = [:]
         var enforcing = 0
@@ -151,8 +170,8 @@ public final class PolicyEngine: Sendable {
         enforcement.publish(sets.mapValues { EnforcementSet(rules: $0) })
 
         let report = PassReport(
-            atMillis: t, policies: inputs.count, spendGroups: rows.count, events: events, enforcing: enforcing,
-            durationSeconds: Self.seconds(ContinuousClock.now - started)
+            atMillis: t, policies: inputs.count, spendGroups: groups.count, events: events, enforcing: enforcing,
+            durationSeconds: Self.seconds(ContinuousClock.now - started), phases: phases
         )
         last.withLock { $0 = report }
         durations.withLock { $0.observe(report.durationSeconds) }
@@ -161,6 +180,36 @@ public final class PolicyEngine: Sendable {
         }
         return report
     }
+
+    /// Spend per group since each of `starts` up to `now`.
+    ///
+    /// Hours that ended more than `settleMillis` ago are summed once and kept (`SpendCache`);
+    /// a pass then reads only the rows since (a few thousand instead of every hour of the
+    /// period). The kept sums are recomputed whenever the starts change (a new period) and
+    /// every hour as the settled point moves, so a batch that arrives later than that is counted
+    /// within the hour.
+    func spend(since starts: [Int64], now t: Int64) async throws -> [SpendGroup] {
+        let settled = ((t - Self.settleMillis) / 3_600_000) * 3_600_000
+        var base = spendCache.withLock { cache in cache.flatMap { $0.starts == starts && $0.settled == settled ? $0.sums : nil } }
+        if base == nil {
+            let rows = try await store.scopeSpend(ScopeSpendQuery(starts: starts, endMillis: settled))
+            var sums: [SpendCache.Key: [Int64]] = [:]
+            for r in rows { sums[SpendCache.Key(r), default: Array(repeating: 0, count: starts.count)].add(r.amounts) }
+            let computed = sums
+            spendCache.withLock { $0 = SpendCache(starts: starts, settled: settled, sums: computed) }
+            base = sums
+        }
+        var sums = base ?? [:]
+        for r in try await store.scopeSpend(ScopeSpendQuery(starts: starts.map { max($0, settled) }, endMillis: t)) {
+            sums[SpendCache.Key(r), default: Array(repeating: 0, count: starts.count)].add(r.amounts)
+        }
+        return sums.map { key, amounts in
+            SpendGroup(cluster: key.cluster, namespace: key.namespace, podLabels: key.labels, amounts: amounts.map(Money.init(nanoUSD:)))
+        }
+    }
+
+    /// How long after an hour ends its rollup is taken as final (agents deliver late batches).
+    static let settleMillis: Int64 = 2 * 3_600_000
 
     public static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
@@ -281,5 +330,31 @@ struct DurationHistogram: Sendable {
         lines.append("\(name)_sum \(sum)")
         lines.append("\(name)_count \(count)")
         return lines
+    }
+}
+
+/// Spend per group over the settled hours, kept between passes (see `PolicyEngine.spend`).
+struct SpendCache: Sendable {
+    struct Key: Hashable, Sendable {
+        var cluster: String
+        var namespace: String
+        var labels: [String: String]
+
+        init(_ row: ScopeSpendRow) {
+            cluster = row.cluster
+            namespace = row.namespace
+            labels = row.labels
+        }
+    }
+
+    var starts: [Int64]
+    var settled: Int64
+    var sums: [Key: [Int64]]
+}
+
+extension Array where Element == Int64 {
+    /// Adds `amounts` element-wise (same length).
+    mutating func add(_ amounts: [Money]) {
+        for i in indices where i < amounts.count { self[i] &+= amounts[i].nanoUSD }
     }
 }
