@@ -15,43 +15,43 @@ struct PolicyAPITests {
         try await withTestHub { hub in
             let env = ["KUBEHERO_HUB": hub.apiURL, "KUBEHERO_TOKEN": hub.adminToken, "KUBEHERO_CA_FILE": hub.caFile]
             let dir = TestHub.repositoryRoot + "/policies"
-            let first = try runProduct("kubehero", ["policy", "apply", "-f", dir], environment: env)
+            let first = try await runProductDetached("kubehero", ["policy", "apply", "-f", dir], environment: env)
             #expect(first.status == 0, "\(first.stderr)")
             #expect(first.stdout.split(separator: "\n").sorted() == [
                 "policy/all-prod-ceiling created", "policy/staging-sandbox-daily created", "policy/team-data-weekly created",
                 "policy/team-ml created", "policy/team-search created",
             ])
-            let again = try runProduct("kubehero", ["policy", "apply", "-f", dir + "/team-budgets.yaml"], environment: env)
+            let again = try await runProductDetached("kubehero", ["policy", "apply", "-f", dir + "/team-budgets.yaml"], environment: env)
             #expect(again.stdout == "policy/team-ml unchanged\npolicy/team-search unchanged\npolicy/team-data-weekly unchanged\n")
 
             let changed = FileManager.default.temporaryDirectory.appendingPathComponent("policy-\(UUID().uuidString).yaml").path
             defer { try? FileManager.default.removeItem(atPath: changed) }
             let text = try String(contentsOfFile: dir + "/namespace-daily-cap.yaml", encoding: .utf8).replacingOccurrences(of: "$250/day", with: "$300/day")
             try text.write(toFile: changed, atomically: true, encoding: .utf8)
-            let third = try runProduct("kubehero", ["policy", "apply", "-f", changed], environment: env)
+            let third = try await runProductDetached("kubehero", ["policy", "apply", "-f", changed], environment: env)
             #expect(third.stdout == "policy/staging-sandbox-daily changed\n")
 
             let bad = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).yaml").path
             defer { try? FileManager.default.removeItem(atPath: bad) }
             try text.replacingOccurrences(of: "$300/day", with: "500k").write(toFile: bad, atomically: true, encoding: .utf8)
-            let refused = try runProduct("kubehero", ["policy", "apply", "-f", bad], environment: env)
+            let refused = try await runProductDetached("kubehero", ["policy", "apply", "-f", bad], environment: env)
             #expect(refused.status == 1)
             #expect(refused.stderr.contains("\(bad):11: spec.ceiling: \"500k\""), "\(refused.stderr)")
 
-            let get = try runProduct("kubehero", ["policy", "get", "staging-sandbox-daily", "-o", "json"], environment: env)
+            let get = try await runProductDetached("kubehero", ["policy", "get", "staging-sandbox-daily", "-o", "json"], environment: env)
             let info = try JSONDecoder().decode(PolicyInfo.self, from: Data(get.stdout.utf8))
             #expect(info.revision == 2)
             #expect(info.policy.spec.ceiling.description == "$300/day")
             #expect(info.policy.spec.thresholds == [.init(percent: 90), .init(percent: 100)])
 
-            let arm = try runProduct("kubehero", ["policy", "arm", "all-prod-ceiling"], environment: env)
+            let arm = try await runProductDetached("kubehero", ["policy", "arm", "all-prod-ceiling"], environment: env)
             #expect(arm.stdout == "policy/all-prod-ceiling armed\n")
-            let status = try runProduct("kubehero", ["policy", "status", "all-prod-ceiling"], environment: env)
+            let status = try await runProductDetached("kubehero", ["policy", "status", "all-prod-ceiling"], environment: env)
             #expect(status.status == 0, "\(status.stderr)")
             #expect(status.stdout.contains("all-prod-ceiling") && status.stdout.contains("$500000/mo"), "\(status.stdout)")
-            #expect(try runProduct("kubehero", ["policy", "disarm", "all-prod-ceiling"], environment: env).stdout == "policy/all-prod-ceiling disarmed\n")
-            #expect(try runProduct("kubehero", ["policy", "delete", "team-ml"], environment: env).stdout == "policy/team-ml deleted\n")
-            let list = try runProduct("kubehero", ["policy", "list", "-o", "json"], environment: env)
+            #expect(try await runProductDetached("kubehero", ["policy", "disarm", "all-prod-ceiling"], environment: env).stdout == "policy/all-prod-ceiling disarmed\n")
+            #expect(try await runProductDetached("kubehero", ["policy", "delete", "team-ml"], environment: env).stdout == "policy/team-ml deleted\n")
+            let list = try await runProductDetached("kubehero", ["policy", "list", "-o", "json"], environment: env)
             let names = try JSONDecoder().decode(PolicyList.self, from: Data(list.stdout.utf8)).items.map(\.name)
             #expect(names == ["all-prod-ceiling", "staging-sandbox-daily", "team-data-weekly", "team-search"])
 

@@ -134,8 +134,10 @@ struct HubLink: Service {
             while !Task.isCancelled {
                 do {
                     try await withIngestStream(config, hello: (instance, ""), agentVersion: "kubehero-operator", role: "operator") { stream in
-                        status.set(true)
                         for try await reply in stream.replies {
+                            // The hub answers an operator's hello with its set: the first reply
+                            // is the first sign the stream is really up.
+                            status.set(true)
                             guard case .directive(let id, let kind, let parameters) = reply else { continue }
                             try await keep(id: id, kind: kind, parameters: parameters, stream: stream)
                         }

@@ -6,6 +6,7 @@ import KubeHeroPKI
 import KubeHeroStore
 import KubeHeroWire
 import SwiftProtobuf
+import Synchronization
 import Logging
 import X509
 
@@ -67,6 +68,8 @@ public struct IngestService: WireIngest.ServiceProtocol {
             let (id, closed) = registry.register(cluster: cluster.name, serialHex: serial)
             defer { registry.unregister(id: id) }
             let subscription = enforcement?.subscribe(cluster: cluster.name)
+            // Set when the stream's hello says it is an edge operator: only operators get sets.
+            let role = StreamRole()
             defer { if let subscription { enforcement?.unsubscribe(id: subscription.id) } }
             streamLogger.debug("agent stream opened")
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -85,7 +88,7 @@ public struct IngestService: WireIngest.ServiceProtocol {
                 if let subscription {
                     // The only writer of directives on this stream, so sets arrive in order.
                     group.addTask {
-                        for await set in subscription.sets {
+                        for await set in subscription.sets where role.isOperator {
                             try await writer.write(.with { $0.directive = WireDirective(set) })
                         }
                         // Unsubscribed: the stream is ending; wait for the message loop.
@@ -94,7 +97,8 @@ public struct IngestService: WireIngest.ServiceProtocol {
                 }
                 group.addTask {
                     try await handleMessages(
-                        request.messages, writer: writer, cluster: cluster, streamID: id, subscription: subscription?.id, logger: streamLogger
+                        request.messages, writer: writer, cluster: cluster, streamID: id, subscription: subscription?.id,
+                        role: role, logger: streamLogger
                     )
                 }
                 // The message loop ends when the agent closes its side; the revocation watch
@@ -108,7 +112,7 @@ public struct IngestService: WireIngest.ServiceProtocol {
 
     private func handleMessages(
         _ messages: RPCAsyncSequence<WireAgentMessage, any Error>, writer: RPCWriter<WireHubMessage>,
-        cluster: ClusterRecord, streamID: Int, subscription: Int?, logger: Logger
+        cluster: ClusterRecord, streamID: Int, subscription: Int?, role: StreamRole, logger: Logger
     ) async throws {
         for try await message in messages {
             switch message.kind {
@@ -118,7 +122,10 @@ public struct IngestService: WireIngest.ServiceProtocol {
                     "node": "\(hello.nodeName)", "agent": "\(hello.agentInstanceID)", "version": "\(hello.agentVersion)", "role": "\(hello.role)",
                 ])
                 // An edge operator gets its cluster's enforcement set now, and every change after.
-                if hello.role == "operator", let subscription { enforcement?.resend(id: subscription) }
+                if hello.role == "operator", let subscription {
+                    role.markOperator()
+                    enforcement?.resend(id: subscription)
+                }
             case .directiveAck(let ack):
                 try await acknowledge(ack, cluster: cluster.name, logger: logger)
             case .batch(let wire):
@@ -248,4 +255,11 @@ public struct IngestService: WireIngest.ServiceProtocol {
         }
         return (cluster, serial)
     }
+}
+
+/// Whether a stream's hello said it is an edge operator (set once, read by its directive writer).
+final class StreamRole: Sendable {
+    private let flag = Mutex(false)
+    var isOperator: Bool { flag.withLock { $0 } }
+    func markOperator() { flag.withLock { $0 = true } }
 }
