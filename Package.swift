@@ -69,6 +69,15 @@ let package = Package(
             dependencies: ["KubeHeroCore"],
             swiftSettings: swiftSettings
         ),
+        // BudgetPolicy documents: parse (strict YAML), schema, periods, forecast, evaluation.
+        .target(
+            name: "KubeHeroPolicy",
+            dependencies: [
+                "KubeHeroCore",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KubeHeroPKI",
             dependencies: [
@@ -166,6 +175,7 @@ let package = Package(
                 "KubeHeroStore",
                 "KubeHeroStoreSQLite",
                 "KubeHeroStorePostgres",
+                "KubeHeroPolicy",
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Fetches a pricing catalog from a URL (`--pricing-source https://...`).
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -192,6 +202,8 @@ let package = Package(
                 "KubeHeroCore",
                 // Checks a catalog before `kubehero pricing import` sends it (no I/O of its own).
                 "KubeHeroPricing",
+                // Checks BudgetPolicy documents before `kubehero policy apply` sends them.
+                "KubeHeroPolicy",
                 "KubeHeroPKI",
                 "KubeHeroAudit",
                 "KubeHeroS3",
@@ -291,6 +303,7 @@ let package = Package(
                 "KubeHeroStore",
                 "KubeHeroStoreSQLite",
                 "KubeHeroStorePostgres",
+                "KubeHeroPolicy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: nio),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -318,7 +331,9 @@ let package = Package(
             name: "KubeHeroAgentTests",
             dependencies: [
                 "KubeHeroAgent", "KubeHeroCore", "KubeHeroWire", "KubeHeroIngestClient", "KubeHeroHub", "KubeHeroCLI", "KubeHeroPKI",
-                "KubeHeroTestSupport",
+                "KubeHeroTestSupport", "KubeHeroPolicy", "KubeHeroStore", "KubeHeroAudit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: nio),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -350,6 +365,11 @@ let package = Package(
         .testTarget(
             name: "KubeHeroCoreTests",
             dependencies: ["KubeHeroCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KubeHeroPolicyTests",
+            dependencies: ["KubeHeroPolicy", "KubeHeroCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -394,7 +414,8 @@ let package = Package(
             name: "KubeHeroHubTests",
             dependencies: [
                 "KubeHeroHub", "KubeHeroCLI", "KubeHeroIngestClient", "KubeHeroWire", "KubeHeroPKI",
-                "KubeHeroCore", "KubeHeroStore", "KubeHeroStoreSQLite", "KubeHeroStorePostgres", "KubeHeroPricing", "KubeHeroTestSupport",
+                "KubeHeroCore", "KubeHeroStore", "KubeHeroStoreSQLite", "KubeHeroStorePostgres", "KubeHeroPricing", "KubeHeroTestSupport", "KubeHeroPolicy", "KubeHeroAudit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

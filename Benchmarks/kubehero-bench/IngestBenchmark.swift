@@ -17,7 +17,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubehero-bench",
         abstract: "KubeHero load generator and benchmarks.",
-        subcommands: [Ingest.self, AgentOverhead.self, AuditBenchmark.self, BPFBenchmark.self, StoreBenchmark.self]
+        subcommands: [Ingest.self, AgentOverhead.self, AuditBenchmark.self, BPFBenchmark.self, StoreBenchmark.self, PolicyBenchmark.self]
     )
 }
 

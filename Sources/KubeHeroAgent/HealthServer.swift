@@ -134,20 +134,7 @@ final class HealthHandler: ChannelInboundHandler {
             contentType = "text/plain; charset=utf-8"
             body = "not found\n"
         }
-        let keepAlive = head.isKeepAlive
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: contentType)
-        headers.add(name: "Content-Length", value: String(body.utf8.count))
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: code, headers: headers))), promise: nil)
-        if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive {
-            let context = NIOLoopBound(context, eventLoop: context.eventLoop)
-            done.whenComplete { _ in context.value.close(promise: nil) }
-        }
+        writeResponse(context: context, to: head, status: code, contentType: contentType, body: context.channel.allocator.buffer(string: body))
     }
 }
 

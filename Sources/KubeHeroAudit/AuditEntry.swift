@@ -56,6 +56,12 @@ public struct AuditAction: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let thresholdCrossed = AuditAction(rawValue: "policy.threshold")
     public static let enforcementStart = AuditAction(rawValue: "enforcement.start")
     public static let enforcementStop = AuditAction(rawValue: "enforcement.stop")
+    /// A policy's condition changed (OK, Warning, ForecastBreach, Breached).
+    public static let policyCondition = AuditAction(rawValue: "policy.condition")
+    /// A policy's new budget period began; its thresholds may fire again.
+    public static let policyPeriod = AuditAction(rawValue: "policy.period")
+    /// A cluster's edge operator confirmed it holds an enforcement set.
+    public static let enforcementAck = AuditAction(rawValue: "enforcement.ack")
 }
 
 /// An entry before the log gives it its index (inside the transaction that appends it).

@@ -59,6 +59,11 @@ public struct IngestStream: Sendable {
         outbound.yield(message)
     }
 
+    /// Tells the hub this side holds directive `id` of `kind` (kept across restarts).
+    public func acknowledge(directiveID id: String, kind: String) {
+        outbound.yield(.with { $0.directiveAck = .with { $0.id = id; $0.kind = kind } })
+    }
+
     /// Sends `batch` and waits for the hub's reply to it.
     public func sendAndWait(_ batch: UsageBatch) async throws -> IngestReply {
         send(batch)
@@ -79,7 +84,8 @@ public struct IngestClientError: Error, CustomStringConvertible {
     public init(description: String) { self.description = description }
 }
 
-/// Opens one mTLS gRPC stream to a hub, sends `hello`, runs `body` with the stream, then
+/// Opens one mTLS gRPC stream to a hub, sends `hello` (with `role` "operator" for an edge
+/// operator, which then gets its cluster's enforcement directives), runs `body` with the stream, then
 /// half-closes and waits for the hub to finish answering.
 ///
 /// ```swift
@@ -92,6 +98,7 @@ public func withIngestStream<Result: Sendable>(
     _ config: IngestClientConfiguration,
     hello: (agentInstanceID: String, nodeName: String),
     agentVersion: String = "kubehero-ingest-client",
+    role: String = "",
     _ body: @Sendable @escaping (IngestStream) async throws -> Result
 ) async throws -> Result {
     let transport = try HTTP2ClientTransport.Posix(
@@ -117,6 +124,7 @@ public func withIngestStream<Result: Sendable>(
                 $0.agentInstanceID = hello.agentInstanceID
                 $0.nodeName = hello.nodeName
                 $0.agentVersion = agentVersion
+                $0.role = role
             }
         })
         let stream = IngestStream(outbound: outboundContinuation, replies: replies)

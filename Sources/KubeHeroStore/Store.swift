@@ -470,6 +470,28 @@ public protocol HubStore: Sendable {
         audit: @escaping @Sendable (RepriceSummary) -> [AuditDraft]
     ) async throws -> RepriceSummary
 
+    // MARK: Policies
+
+    /// Creates the policy, or replaces the one of that name (its state and acknowledgements stay).
+    func putPolicy(_ policy: PolicyRecord, audit: [AuditDraft]) async throws
+    func policy(named name: String) async throws -> PolicyRecord?
+    /// Every policy, by name.
+    func listPolicies() async throws -> [PolicyRecord]
+    /// Deletes the policy and its state. Throws `.notFound`.
+    func deletePolicy(named name: String, audit: [AuditDraft]) async throws
+    /// Stores the states of one evaluation pass in one transaction, with the entries that record
+    /// what it found. States of policies that no longer exist are skipped.
+    func savePolicyStates(_ states: [PolicyStateRecord], audit: [AuditDraft]) async throws
+    /// Every stored state, by name.
+    func policyStates() async throws -> [PolicyStateRecord]
+    /// Records a cluster's acknowledgement, replacing its previous one.
+    func recordEnforcementAck(_ ack: EnforcementAckRecord, audit: [AuditDraft]) async throws
+    /// The latest acknowledgement of every cluster, by cluster.
+    func enforcementAcks() async throws -> [EnforcementAckRecord]
+    /// Spend per (cluster, namespace, label set) for policy evaluation, from hourly rollups;
+    /// groups without cost in either window may be left out.
+    func scopeSpend(_ query: ScopeSpendQuery) async throws -> [ScopeSpendRow]
+
     // MARK: Maintenance
 
     /// Deletes rows of `resolution` that start before `beforeMillis`; returns how many. Minute

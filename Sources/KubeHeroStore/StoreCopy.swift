@@ -93,6 +93,13 @@ public enum StoreTables {
             .init("origin", .text), .init("catalog_json", .text), .init("changes", .text),
         ], key: ["id"], identity: "id"),
         nodeMinutes,
+        StoreTable("policies", [
+            .init("name", .text), .init("document", .text),
+        ] + integers(["armed", "revision", "created_at", "updated_at"]), key: ["name"]),
+        StoreTable("policy_states", [.init("name", .text), .init("state", .text), .init("updated_at", .integer)], key: ["name"]),
+        StoreTable("enforcement_acks", [
+            .init("cluster", .text), .init("directive", .text), .init("policies_json", .text), .init("acked_at", .integer),
+        ], key: ["cluster"]),
         StoreTable("audit_entries", integers(["idx", "at"]) + [
             .init("actor", .text), .init("action", .text), .init("entry", .blob), .init("leaf", .blob),
         ], key: ["idx"]),

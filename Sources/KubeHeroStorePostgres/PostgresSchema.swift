@@ -210,6 +210,34 @@ enum PostgresSchema {
                 )
                 """,
         ]),
+        Migration(version: 2, summary: "BudgetPolicy documents, their evaluation state, edge operators' acknowledgements", statements: [
+            """
+                CREATE TABLE policies (
+                    name text PRIMARY KEY,
+                    document text NOT NULL,
+                    armed bigint NOT NULL,  -- 0 or 1, as in SQLite (kubehero-hub migrate copies it as is)
+                    revision bigint NOT NULL,
+                    created_at bigint NOT NULL,
+                    updated_at bigint NOT NULL
+                )
+                """,
+            """
+                CREATE TABLE policy_states (
+                    name text PRIMARY KEY REFERENCES policies (name) ON DELETE CASCADE,
+                    state text NOT NULL,
+                    updated_at bigint NOT NULL
+                )
+                """,
+            // The newest acknowledgement of each cluster's edge operator.
+            """
+                CREATE TABLE enforcement_acks (
+                    cluster text PRIMARY KEY,
+                    directive text NOT NULL,
+                    policies_json text NOT NULL,  -- a JSON array of policy names, as in SQLite
+                    acked_at bigint NOT NULL
+                )
+                """,
+        ]),
     ]
 
     /// One usage table of migration 1 (minute and hour rows have the same shape). Frozen with it.

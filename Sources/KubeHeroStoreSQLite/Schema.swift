@@ -164,6 +164,28 @@ enum Schema {
                 created_at INTEGER NOT NULL
             ) STRICT;
             """),
+        Migration(version: 5, summary: "BudgetPolicy documents, evaluation state, enforcement acknowledgements", sql: """
+            CREATE TABLE policies (
+                name TEXT PRIMARY KEY,
+                document TEXT NOT NULL,
+                armed INTEGER NOT NULL,
+                revision INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID;
+            CREATE TABLE policy_states (
+                name TEXT PRIMARY KEY REFERENCES policies (name) ON DELETE CASCADE,
+                state TEXT NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID;
+            -- The newest acknowledgement of each cluster's edge operator.
+            CREATE TABLE enforcement_acks (
+                cluster TEXT PRIMARY KEY,
+                directive TEXT NOT NULL,
+                policies_json TEXT NOT NULL,
+                acked_at INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID;
+            """),
     ]
 
     /// One usage table of migration 1 (minute and hour rows have the same shape). Frozen with it.

@@ -19,7 +19,7 @@ struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubehero-agent",
         abstract: "The KubeHero node agent: samples container cgroups and streams usage to the hub over mTLS.",
-        subcommands: [Run.self]
+        subcommands: [Run.self, Operator.self]
     )
 }
 

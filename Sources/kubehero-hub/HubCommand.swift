@@ -140,11 +140,17 @@ extension HubCommand {
         @Option(help: "With PostgreSQL: this replica's name in the leader lease (default: the host name).")
         var replicaName: String?
 
+        @Option(help: "How often every BudgetPolicy is evaluated (e.g. 60s); also at once after a policy changes.")
+        var policyInterval: String = "60s"
+
         @OptionGroup var log: LogOptions
 
         func run() async throws {
             let logger = try log.bootstrap()
             var options = HubOptions(dataDir: dataDir)
+            let policyMillis = try DurationText.parseMillis(policyInterval, field: "--policy-interval")
+            guard policyMillis >= 1_000 else { throw ArgumentParser.ValidationError("--policy-interval: must be at least 1s, got \(policyInterval)") }
+            options.settings.policyEvaluationInterval = .milliseconds(policyMillis)
             let api = try HostPort(parsing: apiListen, field: "--api-listen")
             let ingest = try HostPort(parsing: ingestListen, field: "--ingest-listen")
             options.apiHost = api.host

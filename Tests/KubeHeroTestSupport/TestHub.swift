@@ -201,3 +201,13 @@ private func productProcess(_ name: String, _ arguments: [String], environment: 
     p.environment = env
     return p
 }
+
+/// `runProduct` on a thread of its own, for async tests: the product (the CLI) may talk to a
+/// hub running in this test process, which needs the cooperative threads `runProduct` would
+/// otherwise block while it waits (two such tests at once would stall every hub until the
+/// CLI's timeout).
+public func runProductDetached(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try runProduct(name, arguments, environment: environment) }) }.start()
+    }
+}

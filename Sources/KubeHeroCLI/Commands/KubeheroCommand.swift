@@ -18,7 +18,7 @@ public struct KubeheroCommand: AsyncParsableCommand {
             KUBEHERO_TOKEN, KUBEHERO_CA_FILE, else the config file (--config, KUBEHERO_CONFIG, \
             or ~/.kubehero/config.yaml; kubehero-hub init writes one as DIR/admin.yaml).
             """,
-        subcommands: [ClusterCommand.self, CostCommand.self, SeriesCommand.self, PricingCommand.self, AuditCommand.self, TokenCommand.self, DemoCommand.self]
+        subcommands: [ClusterCommand.self, CostCommand.self, SeriesCommand.self, PricingCommand.self, PolicyCommand.self, AuditCommand.self, TokenCommand.self, DemoCommand.self]
     )
 
     public init() {}

@@ -25,6 +25,8 @@ public struct HubServices: Sendable {
     public var pricing: HubPricing?
     /// Whether this replica runs the single-writer jobs (always, with SQLite).
     public var leadership: any Leadership = AlwaysLeader()
+    /// BudgetPolicy evaluation; nil in router tests that need no policies.
+    public var policies: PolicyEngine?
 
     public init(store: any HubStore, ca: CertificateAuthority, audit: AuditLog, registry: StreamRegistry, metrics: HubMetrics, settings: HubSettings, now: @escaping @Sendable () -> Int64) {
         self.store = store
@@ -59,10 +61,13 @@ public func buildRouter(_ hub: HubServices) -> Router<HubRequestContext> {
         let ages = try await hub.store.lastBatchTimes().mapValues { Double(now - $0) / 1000 }
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-        let text = hub.metrics.render(connectedAgents: connected, lastBatchAgeSeconds: ages) + (try await auditMetrics(hub, now: now))
+        var text = hub.metrics.render(connectedAgents: connected, lastBatchAgeSeconds: ages) + (try await auditMetrics(hub, now: now))
             + leaderMetrics(hub.leadership)
+        if let engine = hub.policies { text += try await policyMetrics(hub, engine) }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
+
+    if let engine = hub.policies { AdmissionRoutes(engine: engine).register(on: router.group("admission")) }
 
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(store: hub.store))
     ClusterRoutes(hub: hub).register(on: v1.group("clusters"))
@@ -70,6 +75,7 @@ public func buildRouter(_ hub: HubServices) -> Router<HubRequestContext> {
     TokenRoutes(hub: hub).register(on: v1.group("tokens"))
     AuditRoutes(hub: hub).register(on: v1.group("audit"))
     PricingRoutes(hub: hub).register(on: v1.group("pricing"))
+    if let engine = hub.policies { PolicyRoutes(hub: hub, engine: engine).register(on: v1.group("policies")) }
     return router
 }
 

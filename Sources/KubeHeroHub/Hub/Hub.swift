@@ -37,6 +37,10 @@ public struct HubSettings: Sendable {
     /// How often the audit log signs a checkpoint while entries are added.
     public var checkpointInterval: Duration = .milliseconds(500)
     public var batchLimits = BatchLimits.standard
+    /// How often every BudgetPolicy is evaluated (`--policy-interval`).
+    public var policyEvaluationInterval: Duration = .seconds(60)
+    /// Retries of alert webhooks.
+    public var alertRetry = AlertRetryPolicy()
 
     public init() {}
 }
@@ -146,6 +150,10 @@ public final class Hub: Sendable {
         } else {
             self.leaderLease = nil
         }
+        services.policies = PolicyEngine(
+            store: store, enforcement: EnforcementBroadcaster(), alerter: WebhookAlerter(retry: options.settings.alertRetry, logger: logger),
+            now: now, logger: logger
+        )
         self.services = services
         self.committer = IngestCommitter(store: store, logger: logger) { records, outcomes in
             var batches = 0, duplicates = 0, samples = 0, rows = 0
@@ -210,6 +218,12 @@ public final class Hub: Sendable {
             .init(service: LeaderOnlyService(leadership: leadership, inner: checkpoints)),
             .init(service: readiness),
         ]
+        if let engine = services.policies {
+            // Evaluation decides threshold crossings and enforcement: a single-writer job too.
+            let evaluation = PolicyEvaluationService(engine: engine, interval: options.settings.policyEvaluationInterval, logger: logger)
+            members.append(.init(service: LeaderOnlyService(leadership: leadership, inner: evaluation)))
+            if let alerter = engine.alerter { members.append(.init(service: alerter)) }
+        }
         if let source = Self.effectiveSource(options.pricingSource), let pricing = services.pricing {
             members.append(.init(service: PricingRefreshService(
                 pricing: pricing, source: source, intervalMillis: options.pricingRefreshMillis, now: services.now, logger: logger
@@ -279,7 +293,7 @@ public final class Hub: Sendable {
         )
         let service = IngestService(
             store: services.store, pricer: pricer, committer: committer, registry: services.registry,
-            metrics: services.metrics, limits: options.settings.batchLimits,
+            metrics: services.metrics, enforcement: services.policies?.enforcement, limits: options.settings.batchLimits,
             horizonMillis: options.settings.minuteRetentionMillis, now: services.now, logger: logger
         )
         return GRPCServer(transport: transport, services: [service])

@@ -6,6 +6,7 @@ import KubeHeroPKI
 import KubeHeroStore
 import KubeHeroWire
 import SwiftProtobuf
+import Synchronization
 import Logging
 import X509
 
@@ -23,6 +24,8 @@ public struct IngestService: WireIngest.ServiceProtocol {
     let committer: IngestCommitter
     let registry: StreamRegistry
     let metrics: HubMetrics
+    /// Enforcement sets for edge operators' streams; nil: no directives are sent.
+    let enforcement: EnforcementBroadcaster?
     let limits: BatchLimits
     /// How far back a batch may reach: the hub remembers batch keys (and keeps minute rows)
     /// this long, so an older batch could not be told from a re-send and is refused.
@@ -35,8 +38,10 @@ public struct IngestService: WireIngest.ServiceProtocol {
 
     public init(
         store: any HubStore, pricer: BatchPricer, committer: IngestCommitter, registry: StreamRegistry,
-        metrics: HubMetrics, limits: BatchLimits = .standard, horizonMillis: Int64, now: @escaping @Sendable () -> Int64, logger: Logger
+        metrics: HubMetrics, enforcement: EnforcementBroadcaster? = nil, limits: BatchLimits = .standard, horizonMillis: Int64,
+        now: @escaping @Sendable () -> Int64, logger: Logger
     ) {
+        self.enforcement = enforcement
         self.store = store
         self.pricer = pricer
         self.committer = committer
@@ -62,6 +67,10 @@ public struct IngestService: WireIngest.ServiceProtocol {
         return StreamingServerResponse { writer in
             let (id, closed) = registry.register(cluster: cluster.name, serialHex: serial)
             defer { registry.unregister(id: id) }
+            let subscription = enforcement?.subscribe(cluster: cluster.name)
+            // Set when the stream's hello says it is an edge operator: only operators get sets.
+            let role = StreamRole()
+            defer { if let subscription { enforcement?.unsubscribe(id: subscription.id) } }
             streamLogger.debug("agent stream opened")
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -76,8 +85,21 @@ public struct IngestService: WireIngest.ServiceProtocol {
                         }
                     }
                 }
+                if let subscription {
+                    // The only writer of directives on this stream, so sets arrive in order.
+                    group.addTask {
+                        for await set in subscription.sets where role.isOperator {
+                            try await writer.write(.with { $0.directive = WireDirective(set) })
+                        }
+                        // Unsubscribed: the stream is ending; wait for the message loop.
+                        try await Task.sleep(for: .seconds(86_400 * 365))
+                    }
+                }
                 group.addTask {
-                    try await handleMessages(request.messages, writer: writer, cluster: cluster, streamID: id, logger: streamLogger)
+                    try await handleMessages(
+                        request.messages, writer: writer, cluster: cluster, streamID: id, subscription: subscription?.id,
+                        role: role, logger: streamLogger
+                    )
                 }
                 // The message loop ends when the agent closes its side; the revocation watch
                 // ends only when unregistered, so stop it here.
@@ -90,25 +112,46 @@ public struct IngestService: WireIngest.ServiceProtocol {
 
     private func handleMessages(
         _ messages: RPCAsyncSequence<WireAgentMessage, any Error>, writer: RPCWriter<WireHubMessage>,
-        cluster: ClusterRecord, streamID: Int, logger: Logger
+        cluster: ClusterRecord, streamID: Int, subscription: Int?, role: StreamRole, logger: Logger
     ) async throws {
         for try await message in messages {
             switch message.kind {
             case .hello(let hello):
                 registry.setNode(id: streamID, node: hello.nodeName)
                 logger.info("agent connected", metadata: [
-                    "node": "\(hello.nodeName)", "agent": "\(hello.agentInstanceID)", "version": "\(hello.agentVersion)",
+                    "node": "\(hello.nodeName)", "agent": "\(hello.agentInstanceID)", "version": "\(hello.agentVersion)", "role": "\(hello.role)",
                 ])
+                // An edge operator gets its cluster's enforcement set now, and every change after.
+                if hello.role == "operator", let subscription {
+                    role.markOperator()
+                    enforcement?.resend(id: subscription)
+                }
+            case .directiveAck(let ack):
+                try await acknowledge(ack, cluster: cluster.name, logger: logger)
             case .batch(let wire):
                 let reply = try await handle(batch: wire, cluster: cluster, logger: logger)
                 try await writer.write(reply)
             case .none:
                 metrics.rejected()
                 try await writer.write(.with {
-                    $0.reject = .with { $0.field = "kind"; $0.reason = "empty message: expected hello or batch" }
+                    $0.reject = .with { $0.field = "kind"; $0.reason = "empty message: expected hello, batch or directiveAck" }
                 })
             }
         }
+    }
+
+    /// Records that the cluster's operator holds an enforcement set (once per new set).
+    func acknowledge(_ ack: WireDirectiveAck, cluster: String, logger: Logger) async throws {
+        guard ack.kind == EnforcementSet.directiveKind, let policies = enforcement?.acknowledge(cluster: cluster, setID: ack.id) else { return }
+        let t = now()
+        try await store.recordEnforcementAck(
+            EnforcementAckRecord(cluster: cluster, directiveID: ack.id, policies: policies, ackedAtMillis: t),
+            audit: [AuditDraft(
+                timeMillis: t, actor: .cluster(cluster), action: .enforcementAck, subject: "cluster/\(cluster)",
+                details: ["set": .string(ack.id), "policies": .array(policies.map { .string($0) })]
+            )]
+        )
+        logger.info("enforcement set acknowledged", metadata: ["set": "\(ack.id)", "policies": "\(policies)"])
     }
 
     /// Decodes, validates, prices and commits one batch; the reply is its Ack or Reject.
@@ -212,4 +255,11 @@ public struct IngestService: WireIngest.ServiceProtocol {
         }
         return (cluster, serial)
     }
+}
+
+/// Whether a stream's hello said it is an edge operator (set once, read by its directive writer).
+final class StreamRole: Sendable {
+    private let flag = Mutex(false)
+    var isOperator: Bool { flag.withLock { $0 } }
+    func markOperator() { flag.withLock { $0 = true } }
 }

@@ -166,11 +166,20 @@ public nonisolated struct Kubehero_Wire_V1_AgentMessage: Sendable {
     set {kind = .batch(newValue)}
   }
 
+  public var directiveAck: Kubehero_Wire_V1_DirectiveAck {
+    get {
+      if case .directiveAck(let v)? = kind {return v}
+      return Kubehero_Wire_V1_DirectiveAck()
+    }
+    set {kind = .directiveAck(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
     case hello(Kubehero_Wire_V1_Hello)
     case batch(Kubehero_Wire_V1_UsageBatch)
+    case directiveAck(Kubehero_Wire_V1_DirectiveAck)
 
   }
 
@@ -233,6 +242,9 @@ public nonisolated struct Kubehero_Wire_V1_Hello: Sendable {
 
   public var agentVersion: String = String()
 
+  /// "operator" for an edge operator (it gets enforcement directives); empty for a node agent.
+  public var role: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -287,6 +299,22 @@ public nonisolated struct Kubehero_Wire_V1_Directive: Sendable {
   public var kind: String = String()
 
   public var parameters: Dictionary<String,String> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The sender holds directive `id` (kept across its restarts). For `enforcement.set`, `id` is
+/// the set's id, and the hub shows the acknowledgement in `kubehero policy status`.
+public nonisolated struct Kubehero_Wire_V1_DirectiveAck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var kind: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -551,7 +579,7 @@ nonisolated extension Kubehero_Wire_V1_NetworkClass: SwiftProtobuf._ProtoNamePro
 
 nonisolated extension Kubehero_Wire_V1_AgentMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AgentMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}batch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}batch\0\u{3}directive_ack\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -585,6 +613,19 @@ nonisolated extension Kubehero_Wire_V1_AgentMessage: SwiftProtobuf.Message, Swif
           self.kind = .batch(v)
         }
       }()
+      case 3: try {
+        var v: Kubehero_Wire_V1_DirectiveAck?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .directiveAck(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .directiveAck(v)
+        }
+      }()
       default: break
       }
     }
@@ -603,6 +644,10 @@ nonisolated extension Kubehero_Wire_V1_AgentMessage: SwiftProtobuf.Message, Swif
     case .batch?: try {
       guard case .batch(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .directiveAck?: try {
+      guard case .directiveAck(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     }()
     case nil: break
     }
@@ -702,7 +747,7 @@ nonisolated extension Kubehero_Wire_V1_HubMessage: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Kubehero_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}agent_instance_id\0\u{3}node_name\0\u{3}agent_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}agent_instance_id\0\u{3}node_name\0\u{3}agent_version\0\u{1}role\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -713,6 +758,7 @@ nonisolated extension Kubehero_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtob
       case 1: try { try decoder.decodeSingularStringField(value: &self.agentInstanceID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.nodeName) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.agentVersion) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.role) }()
       default: break
       }
     }
@@ -728,6 +774,9 @@ nonisolated extension Kubehero_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtob
     if !self.agentVersion.isEmpty {
       try visitor.visitSingularStringField(value: self.agentVersion, fieldNumber: 3)
     }
+    if !self.role.isEmpty {
+      try visitor.visitSingularStringField(value: self.role, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -735,6 +784,7 @@ nonisolated extension Kubehero_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtob
     if lhs.agentInstanceID != rhs.agentInstanceID {return false}
     if lhs.nodeName != rhs.nodeName {return false}
     if lhs.agentVersion != rhs.agentVersion {return false}
+    if lhs.role != rhs.role {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -860,6 +910,41 @@ nonisolated extension Kubehero_Wire_V1_Directive: SwiftProtobuf.Message, SwiftPr
     if lhs.id != rhs.id {return false}
     if lhs.kind != rhs.kind {return false}
     if lhs.parameters != rhs.parameters {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Kubehero_Wire_V1_DirectiveAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DirectiveAck"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}kind\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Kubehero_Wire_V1_DirectiveAck, rhs: Kubehero_Wire_V1_DirectiveAck) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.kind != rhs.kind {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
