@@ -193,7 +193,8 @@ struct SQLiteStoreTests {
         }
     }
 
-    /// 100 batches of 100 rows in one call: one thread-pool job, one transaction, one fsync.
+    /// 100 batches of 100 rows in one call: one thread-pool job, one transaction, one fsync;
+    /// every batch committed.
     @Test func ingestThroughput() async throws {
         try await withTemporaryStore { store, _ in
             let records = (1...100).map { record(sequence: UInt64($0), agent: "agent-\($0 % 10)", rows: 100) }
@@ -207,9 +208,8 @@ struct SQLiteStoreTests {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let rowsPerSecond = Double(100 * 100) / seconds
             print("SQLiteStore ingest: 10000 rows in \(Int(seconds * 1000)) ms = \(Int(rowsPerSecond)) rows/s")
-            // The hub must commit 8,000 minute rows a second end to end; the store alone, with its
-            // fsync, does several times that even in a debug build.
-            #expect(rowsPerSecond > 8_000)
+            // The rate is printed, not asserted: it is a benchmark's figure (kubehero-bench ingest
+            // and store, BENCHMARKS.md), and a loaded CI machine says nothing about the code.
             #expect(try await store.batchCount() == 101)
         }
     }
