@@ -209,7 +209,11 @@ struct EdgeOperatorEndToEndTests {
                     #expect(denied.message.contains("prod-ml-cap") && denied.message.contains("$25.00") && denied.message.contains("$10/day"))
                     slowest = max(slowest, denied.seconds)
                 }
-                #expect(slowest < 1.0, "the webhook answers from memory; slowest of 10: \(slowest) s")
+                // A bound, not a speed: before the API server gives up on the webhook (the chart's
+                // operator.webhook.timeoutSeconds, 5 s; failurePolicy Ignore admits the pod then).
+                // It answers from memory, in ms on an idle machine; 1.6 s was seen with every suite
+                // running on 2 cores.
+                #expect(slowest < 5.0, "the webhook answers from memory; slowest of 10: \(slowest) s")
                 #expect(try await files.review(port: port, namespace: "payments", labels: ["team": "web"]).allowed)
                 #expect(try await files.review(port: port, namespace: "search", labels: ["team": "ml"]).allowed)
             }
@@ -222,7 +226,7 @@ struct EdgeOperatorEndToEndTests {
             #expect(!op.connected)
             let denied = try await files.review(port: port, namespace: "payments", labels: ["team": "ml"])
             #expect(!denied.allowed)
-            #expect(denied.seconds < 1.0)
+            #expect(denied.seconds < 5.0, "with the hub down the webhook still answers from memory, not after a hub timeout")
         }
 
         // Disarming lifts it: the hub sends the empty set and the operator allows again.
