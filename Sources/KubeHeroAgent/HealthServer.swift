@@ -65,23 +65,9 @@ struct HealthServer: Service {
 
     func run() async throws {
         let status = self.status
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(HealthHandler(status: status))
-                }
-            }
-            .bind(host: host, port: port)
-            .get()
+        let channel = try await HTTPServing.bind(host: host, port: port) { HealthHandler(status: status) }
         logger.debug("health listener up", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "\(host):\(port)")"])
-        // Returning from run() means failure to ServiceGroup: serve until graceful shutdown.
-        try await withGracefulShutdownHandler {
-            try await channel.closeFuture.get()
-        } onGracefulShutdown: {
-            channel.close(promise: nil)
-        }
+        try await HTTPServing.serveUntilShutdown(channel)
     }
 }
 

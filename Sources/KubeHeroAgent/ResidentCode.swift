@@ -85,14 +85,14 @@ public enum ResidentCode {
     #if os(Linux)
     public static func unmapStartupCode() -> Result<Report, TrimError> {
         guard let binary = readLink("/proc/self/exe") else { return .failed("cannot read /proc/self/exe") }
-        guard let maps = readWhole("/proc/self/maps") else { return .failed("cannot read /proc/self/maps") }
+        guard let maps = (try? CgroupFileText.read("/proc/self/maps", limit: 4 << 20)) else { return .failed("cannot read /proc/self/maps") }
         let mappings = executableMappings(of: binary, maps: maps)
         guard !mappings.isEmpty else { return .failed("no executable mapping of \(binary) in /proc/self/maps") }
         var bytes = 0
         var unmapped = 0
         // Only mappings without private (copy-on-write) pages: text relocations or a debugger's
         // breakpoints would live there, and unmapping would lose them.
-        let smaps = readWhole("/proc/self/smaps") ?? ""
+        let smaps = (try? CgroupFileText.read("/proc/self/smaps", limit: 16 << 20)) ?? ""
         for m in mappings where anonymousKiB(ofMappingAt: m.start, smaps: smaps) == 0 {
             guard let address = UnsafeMutableRawPointer(bitPattern: m.start) else { continue }
             if madvise(address, Int(m.end - m.start), MADV_DONTNEED) != 0 {
@@ -111,21 +111,6 @@ public enum ResidentCode {
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// A /proc file (size 0 in stat), read to its end; bounded at 4 MiB.
-    private static func readWhole(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while bytes.count < 4 << 20 {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
     #else
     public static func unmapStartupCode() -> Result<Report, TrimError> { .failure(.unsupported) }
     #endif

@@ -25,7 +25,7 @@ import Foundation
 ///     try await hub.costs(.init(window: "7d", aggregate: "namespace"))
 /// }
 /// ```
-public struct HubClient: Sendable {
+public struct HubClient: AsyncShutdown {
     public let baseURL: String
     public let token: String?
     public let caFile: String?
@@ -73,16 +73,7 @@ public struct HubClient: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (HubClient) async throws -> Result
     ) async throws -> Result {
-        let client = try HubClient(config: config)
-        let result: Result
-        do {
-            result = try await body(client)
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
-        return result
+        try await HubClient(config: config).closing(body)
     }
 
     public func shutdown() async throws {

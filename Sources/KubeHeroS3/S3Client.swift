@@ -118,7 +118,7 @@ public struct S3RetryPolicy: Hashable, Sendable {
 /// The few S3 operations the audit forwarder needs, against AWS or any S3-compatible server,
 /// path-style (`ENDPOINT/bucket/key`), signed with ``SigV4Signer``. One instance per command;
 /// ``shutdown()`` when done, or use ``withClient(endpoint:region:credentials:retry:_:)``.
-public struct S3Client: Sendable {
+public struct S3Client: AsyncShutdown {
     public let endpoint: Endpoint
     public let signer: SigV4Signer
     public let retry: S3RetryPolicy
@@ -204,16 +204,7 @@ public struct S3Client: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (S3Client) async throws -> Result
     ) async throws -> Result {
-        let client = S3Client(endpoint: endpoint, region: region, credentials: credentials, retry: retry)
-        let result: Result
-        do {
-            result = try await body(client)
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
-        return result
+        try await S3Client(endpoint: endpoint, region: region, credentials: credentials, retry: retry).closing(body)
     }
 
     public func shutdown() async throws {

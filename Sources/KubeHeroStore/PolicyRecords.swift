@@ -54,6 +54,12 @@ public struct EnforcementAckRecord: Hashable, Sendable {
         self.policies = policies
         self.ackedAtMillis = ackedAtMillis
     }
+
+    /// `policies` as the backends store them: a JSON array (names are DNS labels: nothing to
+    /// escape).
+    public var policiesJSON: String {
+        "[" + policies.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+    }
 }
 
 /// Spend per (cluster, namespace, label set) since each of several instants (budget period

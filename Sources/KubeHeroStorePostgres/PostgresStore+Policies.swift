@@ -72,7 +72,7 @@ extension PostgresStore {
             try await db.query(
                 """
                 INSERT INTO enforcement_acks (cluster, directive, policies_json, acked_at)
-                VALUES (\(ack.cluster), \(ack.directiveID), \(Self.encodeNames(ack.policies)), \(ack.ackedAtMillis))
+                VALUES (\(ack.cluster), \(ack.directiveID), \(ack.policiesJSON), \(ack.ackedAtMillis))
                 ON CONFLICT (cluster) DO UPDATE SET directive = excluded.directive, policies_json = excluded.policies_json, acked_at = excluded.acked_at
                 """,
                 logger: logger
@@ -94,25 +94,12 @@ extension PostgresStore {
 
     public func scopeSpend(_ query: ScopeSpendQuery) async throws -> [ScopeSpendRow] {
         guard let earliest = query.starts.min() else { return [] }
-        let total = UsageFields.costNames.map { "u.\($0)" }.joined(separator: " + ")
         let n = query.starts.count
-        // One pass over the rollup rows since the earliest start, summing per container first,
-        // then per (cluster, namespace, labels); the hour partitions outside the window are pruned.
         var bindings = PostgresBindings()
         bindings.append(earliest)
         bindings.append(query.endMillis)
         for start in query.starts { bindings.append(start) }
-        let perStart = (0..<n).map { "sum(CASE WHEN u.start >= $\($0 + 3) THEN \(total) ELSE 0 END)::bigint AS a\($0)" }
-        let sql = """
-            SELECT c.cluster, c.namespace, c.labels::text, \((0..<n).map { "sum(s.a\($0))::bigint" }.joined(separator: ", "))
-            FROM (
-                SELECT u.container_id AS container_id, \(perStart.joined(separator: ", "))
-                FROM usage_hour AS u
-                WHERE u.start >= $1 AND u.start < $2
-                GROUP BY u.container_id
-            ) AS s JOIN containers AS c ON c.id = s.container_id
-            GROUP BY c.cluster, c.namespace, c.labels
-            """
+        let sql = query.sql(parameter: { "$\($0)" }, labels: "c.labels", labelsText: "c.labels::text", integer: "::bigint")
         let rows = try await readReplica("summing spend for policies", PostgresQuery(unsafeSQL: sql, binds: bindings))
         var decoded: [String: [String: String]] = [:]
         return try rows.map { row in
@@ -134,11 +121,6 @@ extension PostgresStore {
             }
             return ScopeSpendRow(cluster: cluster, namespace: namespace, labels: labels, amounts: amounts)
         }
-    }
-
-    /// Names as a JSON array (they are DNS labels: nothing to escape).
-    private static func encodeNames(_ names: [String]) -> String {
-        "[" + names.map { "\"\($0)\"" }.joined(separator: ",") + "]"
     }
 
     private static let selectPolicy = "SELECT name, document, armed, revision, created_at, updated_at FROM policies"

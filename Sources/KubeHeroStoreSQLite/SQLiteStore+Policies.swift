@@ -76,7 +76,7 @@ extension SQLiteStore {
                 INSERT INTO enforcement_acks (cluster, directive, policies_json, acked_at) VALUES (?1, ?2, ?3, ?4)
                 ON CONFLICT (cluster) DO UPDATE SET directive = excluded.directive, policies_json = excluded.policies_json, acked_at = excluded.acked_at
                 """,
-                [.text(ack.cluster), .text(ack.directiveID), .text(Self.encodeNames(ack.policies)), .integer(ack.ackedAtMillis)]
+                [.text(ack.cluster), .text(ack.directiveID), .text(ack.policiesJSON), .integer(ack.ackedAtMillis)]
             )
             _ = try Self.appendAudit(db, audit)
         }
@@ -96,21 +96,8 @@ extension SQLiteStore {
 
     public func scopeSpend(_ query: ScopeSpendQuery) async throws -> [ScopeSpendRow] {
         guard let earliest = query.starts.min() else { return [] }
-        let total = UsageColumns.costNames.map { "u.\($0)" }.joined(separator: " + ")
         let n = query.starts.count
-        // One pass over the rollup rows since the earliest start, summing per container first,
-        // then per (cluster, namespace, labels): the label text is compared, never parsed, per row.
-        let perStart = (0..<n).map { "sum(CASE WHEN u.start >= ?\($0 + 3) THEN \(total) ELSE 0 END) AS a\($0)" }
-        let sql = """
-            SELECT c.cluster, c.namespace, c.labels_json, \((0..<n).map { "sum(s.a\($0))" }.joined(separator: ", "))
-            FROM (
-                SELECT u.container_id AS container_id, \(perStart.joined(separator: ", "))
-                FROM usage_hour AS u
-                WHERE u.start >= ?1 AND u.start < ?2
-                GROUP BY u.container_id
-            ) AS s JOIN containers AS c ON c.id = s.container_id
-            GROUP BY c.cluster, c.namespace, c.labels_json
-            """
+        let sql = query.sql(parameter: { "?\($0)" }, labels: "c.labels_json", labelsText: "c.labels_json", integer: "")
         let bindings: [SQLiteValue] = [.integer(earliest), .integer(query.endMillis)] + query.starts.map { .integer($0) }
         return try await read { db in
             let rows = try db.query(sql, bindings) { row in
@@ -137,10 +124,5 @@ extension SQLiteStore {
             name: row.text(at: 0), documentJSON: row.text(at: 1), armed: row.int64(at: 2) != 0, revision: row.int64(at: 3),
             createdAtMillis: row.int64(at: 4), updatedAtMillis: row.int64(at: 5)
         )
-    }
-
-    /// Names as a JSON array (they are DNS labels: nothing to escape).
-    private static func encodeNames(_ names: [String]) -> String {
-        "[" + names.map { "\"\($0)\"" }.joined(separator: ",") + "]"
     }
 }

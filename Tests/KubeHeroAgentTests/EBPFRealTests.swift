@@ -289,8 +289,12 @@ struct EBPFRealTests {
         defer { burner.stop() }
         try cgroups.move(burner.pid, into: "busy")
         burner.start()
-        // CPU before the programs are loaded is in cpu.stat only.
-        try await Task.sleep(for: .milliseconds(500))
+        // CPU before the programs are loaded is in cpu.stat only: wait (bounded) until there is
+        // plenty of it, however little of a CPU a loaded machine gives the burner.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try cgroups.cpuUsageNanos("busy") < 300_000_000 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let sampler = try BPFTestHost.sampler(top: cgroups.directory("", in: v2))
         defer { sampler.close() }
         let containers = try sampler.discover()

@@ -70,8 +70,8 @@ struct MetadataKubernetesAPITests {
 
     /// An API server on 127.0.0.1 over TLS: `GET /api/v1/nodes/<nodeName>` answers the recorded
     /// node, the `payments` claims `data-postgres-0` and `postgres-0-scratch` their recorded
-    /// objects, `shared-cache` a 403 as RBAC without `persistentvolumeclaims` would; everything
-    /// needs `Bearer api-token`.
+    /// objects, `shared-cache` a 403 as RBAC without `persistentvolumeclaims` would, `stall-*`
+    /// nothing for 2 s; everything needs `Bearer api-token`.
     /// `nodeName` renames the recorded node (for agents run as another node).
     static func withFakeAPIServer<R: Sendable>(
         nodeName: String = nodeName, _ body: @Sendable (KubeletClient.Configuration, @Sendable () -> Int) async throws -> R
@@ -104,6 +104,10 @@ struct MetadataKubernetesAPITests {
             guard authorized(request) else { return Response(status: .unauthorized) }
             claimRequests.add()
             let name = context.parameters.get("name") ?? ""
+            if name.hasPrefix("stall-") {
+                try await Task.sleep(for: .seconds(2))
+                return Response(status: .notFound)
+            }
             if name == "shared-cache" {
                 let text = #"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"persistentvolumeclaims \"shared-cache\" is forbidden: User \"system:serviceaccount:kubehero-system:kubehero-agent\" cannot get resource \"persistentvolumeclaims\" in API group \"\" in the namespace \"payments\"","reason":"Forbidden","code":403}"#
                 return Response(status: .forbidden, body: .init(byteBuffer: ByteBuffer(string: text)))
@@ -187,6 +191,32 @@ struct MetadataKubernetesAPITests {
             let warnings = log.messages(at: .warning).filter { $0.contains("shared-cache") }
             #expect(warnings.count == 1, "\(warnings)")
             #expect(warnings.first?.contains("answered 403 Forbidden") == true && warnings.first?.contains("grant it RBAC get") == true)
+        }
+    }
+}
+
+extension MetadataKubernetesAPITests {
+    @Test("an API server that does not answer costs one timeout per round, not one per claim")
+    func stalledAPIServer() async throws {
+        let log = MetadataLogRecorder()
+        let volumes = (1...3).map { #"{"name": "v\#($0)", "persistentVolumeClaim": {"claimName": "stall-\#($0)"}}"# }.joined(separator: ",")
+        let list = try KubeletPodList.decode(Data(#"""
+            {"items": [{"metadata": {"name": "db-0", "namespace": "payments", "uid": "u-1"},
+                        "spec": {"volumes": [\#(volumes)], "containers": [{"name": "db"}]}}]}
+            """#.utf8), from: "test")
+        try await Self.withFakeAPIServer { configuration, claimRequests in
+            var c = configuration
+            c.timeout = .milliseconds(300)
+            let api = try KubernetesAPI(configuration: c, logger: log.logger)
+            let claims = ClaimSizes(api: api, logger: log.logger)
+            await claims.update(for: list)
+            try await api.shutdown()
+            // One attempt: it reached the server, or (on a loaded machine) timed out on the way.
+            #expect(claimRequests() <= 1, "asked \(claimRequests()) times")
+            #expect(claims.claim(namespace: "payments", name: "stall-1") == nil)
+            let warnings = log.messages(at: .warning)
+            // The first claim's failure stopped the round: all three left for the next one.
+            #expect(warnings.count == 1 && warnings[0].contains("3 claims not read this round"), "\(warnings)")
         }
     }
 }

@@ -138,12 +138,19 @@ public final class ClaimSizes: Sendable {
             }
                 .sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
         }
-        for key in due.prefix(maxFetchesPerUpdate) {
+        let batch = due.prefix(maxFetchesPerUpdate)
+        for (i, key) in batch.enumerated() {
             if Task.isCancelled { return }
             var claim: VolumeClaim?
             do {
                 claim = try await api.claim(namespace: key.namespace, name: key.name).volumeClaim()
             } catch let error as KubeletError {
+                if [.unreachable, .timeout, .tls].contains(error.code) {
+                    // The API server itself is away: asking for the other claims would only hold
+                    // up the kubelet refresh this runs in, one timeout each. Next round.
+                    logOnce("\(error); \(batch.count - i) claims not read this round, their storage is not priced until they are")
+                    return
+                }
                 logOnce("\(error); its storage is not priced")
             } catch {
                 logOnce("persistent volume claim \(key.namespace)/\(key.name): \(error); its storage is not priced")

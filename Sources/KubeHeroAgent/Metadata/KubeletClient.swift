@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import KubeHeroCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -48,7 +49,7 @@ public protocol PodListFetcher: Sendable {
 ///     let pods = try await kubelet.fetchPods()
 /// }
 /// ```
-public struct KubeletClient: PodListFetcher {
+public struct KubeletClient: PodListFetcher, AsyncShutdown {
     public struct Configuration: Hashable, Sendable {
         public static let defaultBaseURL = "https://127.0.0.1:10250"
         public static let serviceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -144,16 +145,7 @@ public struct KubeletClient: PodListFetcher {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (KubeletClient) async throws -> Result
     ) async throws -> Result {
-        let client = try KubeletClient(configuration: configuration, logger: logger)
-        let result: Result
-        do {
-            result = try await body(client)
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
-        return result
+        try await KubeletClient(configuration: configuration, logger: logger).closing(body)
     }
 
     /// Closes the client's connections. Call once, when no fetch is running.

@@ -23,7 +23,7 @@ import Foundation
 ///     let node = try await api.node(named: "ip-10-0-1-23.ec2.internal")
 /// }
 /// ```
-public struct KubernetesAPI: Sendable {
+public struct KubernetesAPI: AsyncShutdown {
     public let client: KubeletClient
 
     public init(configuration: KubeletClient.Configuration, logger: Logger) throws(KubeletError) {
@@ -167,9 +167,9 @@ extension NodeInfo {
         let labels = node.labels.merging(flagLabels) { _, flag in flag }
         let cpu = (try? node.capacity["cpu"]?.millicores()) ?? cpuMillicores
         let memory = (try? node.capacity["memory"]?.bytes()) ?? memoryBytes
-        var gpus: UInt32 = 0
-        for name in PodMetadataSnapshot.gpuResourceNames {
-            gpus = gpus &+ ((try? node.capacity[name]?.count()) ?? 0)
+        let gpus = PodMetadataSnapshot.gpuResourceNames.reduce(UInt32(0)) { sum, name in
+            let (total, overflow) = sum.addingReportingOverflow((try? node.capacity[name]?.count()) ?? 0)
+            return overflow ? .max : total
         }
         var info = fromLabels(labels, name: node.name, cpuMillicores: cpu, memoryBytes: memory, gpuCount: gpus)
         info.hourlyPriceOverride = String((node.annotations[NodeInfo.hourlyPriceAnnotation] ?? "").prefix(64))

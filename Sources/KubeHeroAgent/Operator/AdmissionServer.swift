@@ -64,31 +64,13 @@ public struct AdmissionServer: Service {
         let set = self.set
         let stats = self.stats
         let logger = self.logger
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdmissionHandler(set: set, stats: stats, logger: logger))
-                }
-            }
-            .bind(host: host, port: port)
-            .get()
+        let channel = try await HTTPServing.bind(host: host, port: port, tls: context) {
+            AdmissionHandler(set: set, stats: stats, logger: logger)
+        }
         let port = channel.localAddress?.port ?? port
         logger.info("admission webhook listening", metadata: ["address": "\(host):\(port)", "path": "\(Self.path)"])
         bound?(port)
-        // Serve until graceful shutdown, or until cancelled (a ServiceGroup cancels its
-        // services when its own task is cancelled).
-        try await withTaskCancellationHandler {
-            try await withGracefulShutdownHandler {
-                try await channel.closeFuture.get()
-            } onGracefulShutdown: {
-                channel.close(promise: nil)
-            }
-        } onCancel: {
-            channel.close(promise: nil)
-        }
+        try await HTTPServing.serveUntilShutdown(channel)
     }
 }
 
