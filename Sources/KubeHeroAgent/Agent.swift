@@ -166,6 +166,15 @@ public final class Agent: Sendable {
         } else {
             logger.notice("no Kubernetes API server: the node is described by flags and the host, and volume claims are not reported")
         }
+        if let api, let programs = sampling.programs, let network = sampling.network {
+            if options.bpf.fromNodes {
+                services.append(NodeNetworkSource(
+                    api: api, configured: network, nodeName: options.nodeName, flagZone: zone,
+                    refreshInterval: options.bpf.fromNodesInterval, logger: logger, install: { rules throws(BPFError) in try programs.install(rules) }))
+            } else {
+                logger.notice("--net-from-nodes off: network classes come from the configuration alone")
+            }
+        }
         loopConfig.tickMillis = options.tickMillis
         loopConfig.flushMillis = options.flushMillis
         loopConfig.rescanMillis = options.rescanMillis

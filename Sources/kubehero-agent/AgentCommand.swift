@@ -68,6 +68,8 @@ extension AgentCommand {
         @Option(help: "A zone's subnet, ZONE=CIDR (repeatable): same-zone for this node's zone, else cross-zone.") var zoneSubnet: [String] = []
         @Option(help: "A destination class for a network, CIDR=CLASS (same-node, same-zone, cross-zone, internet; repeatable).") var netClass: [String] = []
         @Option(help: "Class of pod, service and private addresses outside every zone subnet (default same-zone).") var inClusterClass: String?
+        @Option(help: "Learn the other nodes' zones, pod CIDRs and addresses from the API server for the network classes: on or off (KUBEHERO_NET_FROM_NODES, default on; needs --kube-api and eBPF).") var netFromNodes: String?
+        @Option(help: "How often the nodes are listed for that (KUBEHERO_NET_FROM_NODES_INTERVAL, default 5m).") var netFromNodesInterval: String?
         @Option(help: "Log level: trace, debug, info, notice, warning, error (KUBEHERO_LOG_LEVEL).") var logLevel: String?
         @Option(help: "Log format: json or text (KUBEHERO_LOG_FORMAT, default json).") var logFormat: String?
 
@@ -170,9 +172,20 @@ extension AgentCommand {
             flags += try zoneSubnet.map { (flag: "--zone-subnet", directive: "zone-subnet \(try pair($0, flag: "--zone-subnet"))") }
             flags += try netClass.map { (flag: "--net-class", directive: "class \(try pair($0, flag: "--net-class"))") }
             if let inClusterClass { flags.append((flag: "--in-cluster-class", directive: "in-cluster-class \(inClusterClass)")) }
-            return try BPFOptions.parse(
+            var options = try BPFOptions.parse(
                 mode: setting(bpf, "KUBEHERO_BPF"), file: setting(netConfig, "KUBEHERO_NET_CONFIG_FILE"),
                 environment: setting(nil, "KUBEHERO_NET_CONFIG"), flags: flags)
+            switch setting(netFromNodes, "KUBEHERO_NET_FROM_NODES") {
+            case nil, "on": options.fromNodes = true
+            case "off": options.fromNodes = false
+            case let other?: throw ArgumentParser.ValidationError("--net-from-nodes: must be on or off, not \"\(other)\"")
+            }
+            if let text = setting(netFromNodesInterval, "KUBEHERO_NET_FROM_NODES_INTERVAL") {
+                let millis = try DurationText.parseMillis(text, field: "--net-from-nodes-interval")
+                guard millis >= 10_000 else { throw ArgumentParser.ValidationError("--net-from-nodes-interval: at least 10s, got \"\(text)\"") }
+                options.fromNodesInterval = .milliseconds(millis)
+            }
+            return options
         }
 
         func intSetting(_ flag: Int?, _ variable: String, flag name: String) throws -> Int? {

@@ -228,6 +228,74 @@ struct EBPFRealTests {
         #expect(sent.values.reduce(0) { $0 + $1.packets } == UInt64(count * targets.count))
     }
 
+    @Test("Installing the nodes' classes reclassifies traffic at once: zones swapped, a node removed falls back", .timeLimit(.minutes(1)))
+    func installedRulesReclassify() async throws {
+        try BPFTestHost.require()
+        let v2 = try #require(CgroupTestHost.v2)
+        let cgroups = try TestCgroups(in: [v2])
+        defer { #expect(cgroups.removeAll().isEmpty, "test cgroups removed") }
+        try cgroups.make("sender")
+        let peers = try PeerNamespace()
+        defer {
+            peers.remove()
+            #expect(!peers.exists, "network namespace \(peers.name) removed")
+        }
+        let sampler = try BPFTestHost.sampler(top: cgroups.directory("", in: v2))
+        defer { sampler.close() }
+        let programs = sampler.programs
+        let configured = programs.installed
+        let sender = try #require(try sampler.discover().first)
+        let a = "\(peers.base).3", b = "\(peers.base).2"
+
+        /// Sends `count` datagrams to each of a and b from the test cgroup; the bytes per class.
+        func send() throws -> NetworkBytes {
+            let before = sampler.read([sender])
+            let process = try CgroupTestProcess(script: Self.senderScript(targets: [a, b], count: 200, size: 1000))
+            defer { process.stop() }
+            try cgroups.move(process.pid, into: "sender")
+            process.start()
+            #expect(process.readLine() == "sent")
+            let after = sampler.read([sender])
+            let (start, end) = (before.first?.networkEgressBytes ?? NetworkBytes(), after.first?.networkEgressBytes ?? NetworkBytes())
+            var bytes = NetworkBytes()
+            for c in NetworkClass.allCases { bytes[c] = end[c] - start[c] }
+            return bytes
+        }
+        let one = 200.0 * (1000 + 28)
+        func expect(_ bytes: NetworkBytes, _ wanted: [NetworkClass: Double], _ what: String) {
+            for c in NetworkClass.allCases {
+                let expected = wanted[c] ?? 0
+                #expect(abs(Double(bytes[c]) - expected) <= max(expected, one) * 0.01, "\(what): \(c.rawValue) \(bytes[c]) bytes, expected \(expected)")
+            }
+        }
+        func nodes(_ list: [(String, String, String)]) throws -> [ClusterNodeNetwork] {
+            try list.map { ClusterNodeNetwork(name: $0.0, zone: $0.1, region: "r", networks: [try CIDR(parsing: $0.2 + "/32", field: "test")]) }
+        }
+        func install(_ list: [(String, String, String)]) throws -> BPFPrograms.RuleChange {
+            var network = NetworkClassConfiguration()
+            network.clusterNodes = try nodes(list)
+            let rules = network.rules(zone: "zone-a", nodeName: "this-node")
+            return try programs.install(configured + rules.filter { rule in !configured.contains { $0.cidr == rule.cidr } })
+        }
+
+        // Nothing known about the peers: both are private addresses, in-cluster (same-zone).
+        expect(try send(), [.sameZone: 2 * one], "before")
+        var change = try install([("peer-a", "zone-a", a), ("peer-b", "zone-b", b)])
+        #expect(change == BPFPrograms.RuleChange(written: 2, removed: 0))
+        expect(try send(), [.sameZone: one, .crossZone: one], "peer-a in zone-a, peer-b in zone-b")
+        change = try install([("peer-a", "zone-b", a), ("peer-b", "zone-a", b)])
+        #expect(change == BPFPrograms.RuleChange(written: 2, removed: 0))
+        expect(try send(), [.sameZone: one, .crossZone: one], "swapped")
+        change = try install([("peer-a", "zone-b", a), ("this-node", "zone-a", b)])
+        #expect(change == BPFPrograms.RuleChange(written: 1, removed: 0))
+        expect(try send(), [.sameNode: one, .crossZone: one], "peer-b's address is now this node's")
+        change = try install([("peer-a", "zone-b", a)])
+        #expect(change == BPFPrograms.RuleChange(written: 0, removed: 1))
+        expect(try send(), [.sameZone: one, .crossZone: one], "that node gone: its address falls back to in-cluster")
+        #expect(try install([("peer-a", "zone-b", a)]) == BPFPrograms.RuleChange(), "the same rules again write nothing")
+        #expect(programs.installed.count == configured.count + 1)
+    }
+
     // MARK: Lifecycle and fallback
 
     @Test("Load, attach and close leave no BPF program or link behind", .timeLimit(.minutes(1)))

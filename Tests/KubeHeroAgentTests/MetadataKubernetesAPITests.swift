@@ -69,7 +69,8 @@ struct MetadataKubernetesAPITests {
     }
 
     /// An API server on 127.0.0.1 over TLS: `GET /api/v1/nodes/<nodeName>` answers the recorded
-    /// node, the `payments` claims `data-postgres-0` and `postgres-0-scratch` their recorded
+    /// node, `GET /api/v1/nodes` the recorded GKE NodeList (and one broken item) in pages of
+    /// `limit` with `continue` tokens, the `payments` claims `data-postgres-0` and `postgres-0-scratch` their recorded
     /// objects, `shared-cache` a 403 as RBAC without `persistentvolumeclaims` would, `stall-*`
     /// nothing for 2 s; everything needs `Bearer api-token`.
     /// `nodeName` renames the recorded node (for agents run as another node).
@@ -90,6 +91,11 @@ struct MetadataKubernetesAPITests {
             "postgres-0-scratch": try MetadataFixtures.apiData("pvc-postgres-0-scratch.json"),
         ]
         let claimRequests = Counter()
+        // The recorded NodeList's items, each as its own JSON, plus one that is not a Node (no
+        // name) as a broken object would be, served in pages of `limit`.
+        let listed = try JSONSerialization.jsonObject(with: try MetadataFixtures.apiData("nodelist-gke-3-zones.json")) as? [String: Any]
+        let nodeItems = try ((listed?["items"] as? [Any]) ?? []).map { try JSONSerialization.data(withJSONObject: $0) }
+            + [Data(#"{"metadata": {"labels": {"a": "b"}}}"#.utf8)]
         let router = Router()
         @Sendable func json(_ data: Data) -> Response {
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -99,6 +105,24 @@ struct MetadataKubernetesAPITests {
             guard authorized(request) else { return Response(status: .unauthorized) }
             guard context.parameters.get("name") == nodeName else { return Response(status: .notFound) }
             return json(node)
+        }
+        router.get("/api/v1/nodes") { request, context -> Response in
+            guard authorized(request) else { return Response(status: .unauthorized) }
+            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? nodeItems.count
+            // Continue tokens are opaque base64 in a real API server: '+', '/' and '=' must
+            // arrive intact, so the token carries them.
+            let token: String = request.uri.queryParameters.get("continue").map { String($0) } ?? ""
+            let start = token.isEmpty ? 0 : Int(token.replacingOccurrences(of: "+/=", with: "")) ?? -1
+            guard start >= 0, start <= nodeItems.count, limit > 0 else { return Response(status: .badRequest) }
+            let end = min(start + limit, nodeItems.count)
+            let next = end < nodeItems.count ? "+/=\(end)" : ""
+            var body = Data(#"{"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "88213000", "continue": "\#(next)"}, "items": ["#.utf8)
+            for (i, item) in nodeItems[start..<end].enumerated() {
+                if i > 0 { body.append(contentsOf: Array(",".utf8)) }
+                body.append(item)
+            }
+            body.append(contentsOf: Array("]}".utf8))
+            return json(body)
         }
         router.get("/api/v1/namespaces/:ns/persistentvolumeclaims/:name") { request, context -> Response in
             guard authorized(request) else { return Response(status: .unauthorized) }

@@ -14,7 +14,7 @@
 /* (cgroup, direction, class) triples: two directions x a handful of classes per cgroup. */
 #define KH_MAX_NET_KEYS 65536
 /* CIDR rules per address family. */
-#define KH_MAX_CIDRS 4096
+#define KH_MAX_CIDRS 16384
 
 /* Direction of a packet, as seen from the socket's cgroup. */
 #define KH_DIR_EGRESS 0

@@ -158,25 +158,38 @@ unsigned int kh_bpf_parts(const kh_bpf *bpf)
 	return bpf->parts;
 }
 
-int kh_bpf_put_class(kh_bpf *bpf, int family, const uint8_t *addr, uint32_t prefix_len, uint32_t class_id)
+/* Writes (`class_id` given) or deletes (NULL) the rule for one CIDR in its family's table. */
+static int kh_class_rule(kh_bpf *bpf, int family, const uint8_t *addr, uint32_t prefix_len, const uint32_t *class_id)
 {
 	if (!bpf->net)
 		return -ENOENT;
-	if (family == 4) {
-		if (prefix_len > 32)
-			return -EINVAL;
-		struct kh_lpm_v4 key = { .prefixlen = prefix_len };
-		memcpy(key.addr, addr, 4);
-		return bpf_map__update_elem(bpf->net->maps.kh_class_v4, &key, sizeof(key), &class_id, sizeof(class_id), BPF_ANY);
+	struct bpf_map *map;
+	struct kh_lpm_v4 v4 = { .prefixlen = prefix_len };
+	struct kh_lpm_v6 v6 = { .prefixlen = prefix_len };
+	void *key;
+	size_t key_size;
+	if (family == 4 && prefix_len <= 32) {
+		memcpy(v4.addr, addr, 4);
+		map = bpf->net->maps.kh_class_v4, key = &v4, key_size = sizeof(v4);
+	} else if (family == 6 && prefix_len <= 128) {
+		memcpy(v6.addr, addr, 16);
+		map = bpf->net->maps.kh_class_v6, key = &v6, key_size = sizeof(v6);
+	} else {
+		return family == 4 || family == 6 ? -EINVAL : -EAFNOSUPPORT;
 	}
-	if (family == 6) {
-		if (prefix_len > 128)
-			return -EINVAL;
-		struct kh_lpm_v6 key = { .prefixlen = prefix_len };
-		memcpy(key.addr, addr, 16);
-		return bpf_map__update_elem(bpf->net->maps.kh_class_v6, &key, sizeof(key), &class_id, sizeof(class_id), BPF_ANY);
-	}
-	return -EAFNOSUPPORT;
+	if (class_id)
+		return bpf_map__update_elem(map, key, key_size, class_id, sizeof(*class_id), BPF_ANY);
+	return bpf_map__delete_elem(map, key, key_size, 0);
+}
+
+int kh_bpf_put_class(kh_bpf *bpf, int family, const uint8_t *addr, uint32_t prefix_len, uint32_t class_id)
+{
+	return kh_class_rule(bpf, family, addr, prefix_len, &class_id);
+}
+
+int kh_bpf_delete_class(kh_bpf *bpf, int family, const uint8_t *addr, uint32_t prefix_len)
+{
+	return kh_class_rule(bpf, family, addr, prefix_len, NULL);
 }
 
 /*

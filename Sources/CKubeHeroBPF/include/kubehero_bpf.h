@@ -25,6 +25,8 @@ extern "C" {
 #define KH_BPF_EGRESS 0u
 #define KH_BPF_INGRESS 1u
 #define KH_BPF_CLASS_UNMATCHED 0xffffffffu
+/* Capacity of each class table (one per address family): KH_MAX_CIDRS in agent/bpf. */
+#define KH_BPF_MAX_CLASS_RULES 16384u
 
 typedef struct kh_bpf kh_bpf;
 
@@ -44,6 +46,10 @@ unsigned int kh_bpf_parts(const kh_bpf *bpf);
 /* Puts a CIDR rule: `family` 4 or 6, `addr` 4 or 16 bytes in network order. The longest
  * matching prefix wins; an address matching none is KH_BPF_CLASS_UNMATCHED. */
 int kh_bpf_put_class(kh_bpf *bpf, int family, const uint8_t *addr, uint32_t prefix_len, uint32_t class_id);
+
+/* Removes the CIDR rule put for exactly (`family`, `addr`, `prefix_len`); addresses it matched
+ * fall back to the next longest rule. 0, or -ENOENT when no such rule was there. */
+int kh_bpf_delete_class(kh_bpf *bpf, int family, const uint8_t *addr, uint32_t prefix_len);
 
 /* A cursor over a map read in batches; zero it before the first call. */
 typedef struct kh_bpf_cursor {

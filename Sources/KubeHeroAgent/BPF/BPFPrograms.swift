@@ -32,7 +32,7 @@ public struct BPFError: Error, Hashable, Sendable, CustomStringConvertible {
 ///
 /// ```swift
 /// let programs = try BPFPrograms.load([.cpu, .network])
-/// try programs.put(rules)                       // before attaching: nothing is misclassified
+/// try programs.install(rules)                   // before attaching: nothing is misclassified
 /// try programs.attach(cgroupV2Root: "/sys/fs/cgroup")
 /// let cpu = programs.cpuNanos()                 // cgroup id -> ns, every tick
 /// programs.close()                              // detaches: no program or link is left
@@ -76,6 +76,9 @@ public final class BPFPrograms: Sendable {
 
     public let parts: Parts
     private let handle: Mutex<OpaquePointer?>
+    /// What the class tables hold. Changed only while `handle` is locked (lock order: `handle`,
+    /// then this).
+    private let installedRules = Mutex<[CIDR: NetworkClass]>([:])
 
     private init(parts: Parts, handle: sending OpaquePointer) {
         self.parts = parts
@@ -104,20 +107,65 @@ public final class BPFPrograms: Sendable {
         if rc != 0 { throw BPFError(rc == -EBADF ? "the BPF programs were closed" : Self.text(message), code: -rc) }
     }
 
-    /// Fills the destination-class tables (`network` part only).
-    public func put(_ rules: [NetworkClassRule]) throws(BPFError) {
-        let result: BPFError? = handle.withLock { handle in
-            guard let handle else { return BPFError("the BPF programs were closed", code: EBADF) }
-            for rule in rules {
-                let classID = UInt32(NetworkClass.allCases.firstIndex(of: rule.networkClass)!)
-                let rc = rule.cidr.address.withUnsafeBufferPointer {
-                    kh_bpf_put_class(handle, rule.cidr.isIPv4 ? 4 : 6, $0.baseAddress, UInt32(rule.cidr.prefixLength), classID)
-                }
-                if rc != 0 { return BPFError("writing the class of \(rule.cidr): \(String(cString: strerror(-rc)))", code: -rc) }
+    /// How many rules each class table (IPv4, IPv6) holds at most.
+    public static let maxClassRulesPerFamily = Int(KH_BPF_MAX_CLASS_RULES)
+
+    /// What `install` changed in the class tables.
+    public struct RuleChange: Hashable, Sendable {
+        /// Rules written: new networks, and networks whose class changed.
+        public var written = 0
+        /// Rules deleted: networks no longer in the table.
+        public var removed = 0
+    }
+
+    /// Makes the destination-class tables (`network` part only) hold exactly `rules`: writes the
+    /// new and changed ones first, then deletes the networks that are gone, so that an address
+    /// is never unclassified while the table changes. Installing the same rules again writes
+    /// nothing. Throws before writing anything when a family has more rules than its table
+    /// holds; after a failed write the tables hold what was written until then, and the next
+    /// call completes the change.
+    @discardableResult
+    public func install(_ rules: [NetworkClassRule]) throws(BPFError) -> RuleChange {
+        var wanted: [CIDR: NetworkClass] = [:]
+        for rule in rules { wanted[rule.cidr] = rule.networkClass }
+        for (family, isIPv4) in [("IPv4", true), ("IPv6", false)] {
+            let count = wanted.keys.count { $0.isIPv4 == isIPv4 }
+            if count > Self.maxClassRulesPerFamily {
+                throw BPFError("\(count) \(family) class rules; the table holds \(Self.maxClassRulesPerFamily)", code: E2BIG)
             }
-            return nil
         }
-        if let result { throw result }
+        let result: Result<RuleChange, BPFError> = handle.withLock { handle in
+            guard let handle else { return .failure(BPFError("the BPF programs were closed", code: EBADF)) }
+            return installedRules.withLock { installed in
+                var change = RuleChange()
+                for (cidr, networkClass) in wanted.sorted(by: { $0.key < $1.key }) where installed[cidr] != networkClass {
+                    let classID = UInt32(NetworkClass.allCases.firstIndex(of: networkClass)!)
+                    let rc = cidr.address.withUnsafeBufferPointer {
+                        kh_bpf_put_class(handle, cidr.isIPv4 ? 4 : 6, $0.baseAddress, UInt32(cidr.prefixLength), classID)
+                    }
+                    if rc != 0 { return .failure(BPFError("writing the class of \(cidr): \(String(cString: strerror(-rc)))", code: -rc)) }
+                    installed[cidr] = networkClass
+                    change.written += 1
+                }
+                for cidr in installed.keys.sorted() where wanted[cidr] == nil {
+                    let rc = cidr.address.withUnsafeBufferPointer {
+                        kh_bpf_delete_class(handle, cidr.isIPv4 ? 4 : 6, $0.baseAddress, UInt32(cidr.prefixLength))
+                    }
+                    if rc != 0 && rc != -ENOENT {
+                        return .failure(BPFError("removing the class of \(cidr): \(String(cString: strerror(-rc)))", code: -rc))
+                    }
+                    installed[cidr] = nil
+                    change.removed += 1
+                }
+                return .success(change)
+            }
+        }
+        return try result.get()
+    }
+
+    /// The rules the class tables hold, sorted.
+    public var installed: [NetworkClassRule] {
+        installedRules.withLock { $0.map { NetworkClassRule($0.key, $0.value) }.sorted { $0.cidr < $1.cidr } }
     }
 
     /// Detaches and unloads everything. Idempotent.

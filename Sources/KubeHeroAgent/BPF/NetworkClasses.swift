@@ -109,6 +109,9 @@ public struct NetworkClassConfiguration: Sendable, Hashable {
     public var privateRanges: [CIDR] = Self.standardPrivateRanges
     public var inClusterClass: NetworkClass = .sameZone
     public var explicit: [NetworkClassRule] = []
+    /// The cluster's nodes as the API server lists them (`NodeNetworkSource`): each node's pod
+    /// CIDRs and addresses are same-zone or cross-zone by its zone label, this node's same-node.
+    public var clusterNodes: [ClusterNodeNetwork] = []
 
     public init() {}
 
@@ -118,12 +121,19 @@ public struct NetworkClassConfiguration: Sendable, Hashable {
     /// Loopback: always this node.
     public static let loopback: [CIDR] = ["127.0.0.0/8", "::1/128"].map { try! CIDR(parsing: $0, field: "builtin") }
 
-    /// The table for a node in `zone`, one rule per network, sorted. With `zone` empty (unknown)
-    /// every zone subnet is cross-zone.
-    public func rules(zone: String) -> [NetworkClassRule] {
+    /// The table for node `nodeName` in `zone`, one rule per network, sorted. With `zone` empty
+    /// (unknown) every zone subnet is cross-zone, and other nodes are `inClusterClass`.
+    public func rules(zone: String, nodeName: String = "") -> [NetworkClassRule] {
         var table: [CIDR: NetworkClass] = [:]
         // Lowest precedence first; a later source overwrites the same network.
         for cidr in privateRanges + podCIDRs + serviceCIDRs { table[cidr] = inClusterClass }
+        for node in clusterNodes {
+            let networkClass: NetworkClass =
+                !nodeName.isEmpty && node.name == nodeName ? .sameNode
+                : zone.isEmpty || node.zone.isEmpty ? inClusterClass
+                : node.zone == zone ? .sameZone : .crossZone
+            for cidr in node.networks { table[cidr] = networkClass }
+        }
         for (name, subnets) in zoneSubnets {
             for cidr in subnets { table[cidr] = !zone.isEmpty && name == zone ? .sameZone : .crossZone }
         }
@@ -179,5 +189,39 @@ public struct NetworkClassConfiguration: Sendable, Hashable {
         for (i, line) in text.split(separator: separator, omittingEmptySubsequences: false).enumerated() {
             try apply(line, source: "\(origin):\(i + 1)")
         }
+    }
+}
+
+/// One node of the cluster as the class tables see it: where it is, and the networks that
+/// reach it (its pod CIDRs and its internal and external addresses).
+public struct ClusterNodeNetwork: Hashable, Sendable {
+    public var name: String
+    public var zone: String
+    public var region: String
+    public var networks: [CIDR]
+
+    public init(name: String, zone: String, region: String, networks: [CIDR]) {
+        self.name = name
+        self.zone = zone
+        self.region = region
+        self.networks = networks
+    }
+
+    /// The node as its Node object describes it. Pod CIDRs or addresses that do not parse are
+    /// left out and named in `rejected` (`node[NAME].spec.podCIDRs[0]: ...`).
+    public static func from(_ node: KubernetesNode) -> (node: ClusterNodeNetwork, rejected: [String]) {
+        let place = NodeInfo.fromLabels(node.labels, name: node.name, cpuMillicores: 0, memoryBytes: 0)
+        var networks: [CIDR] = []
+        var rejected: [String] = []
+        for (field, values) in [("spec.podCIDRs", node.podCIDRs), ("status.addresses", node.addresses)] {
+            for (i, text) in values.enumerated() {
+                do {
+                    networks.append(try CIDR(parsing: text, field: "node[\(node.name)].\(field)[\(i)]"))
+                } catch {
+                    rejected.append(error.description)
+                }
+            }
+        }
+        return (ClusterNodeNetwork(name: node.name, zone: place.zone, region: place.region, networks: networks), rejected)
     }
 }

@@ -34,6 +34,11 @@ public struct BPFOptions: Sendable, Hashable {
     public var detectNodeAddresses = true
     /// The kernel BTF the programs need (CO-RE).
     public var btfPath = "/sys/kernel/btf/vmlinux"
+    /// Learn the other nodes' zones and networks from the API server (`NodeNetworkSource`),
+    /// when the agent has one (`--net-from-nodes`).
+    public var fromNodes = true
+    /// How often the nodes are listed for that.
+    public var fromNodesInterval: Duration = .seconds(300)
 
     public init() {}
 }
@@ -43,6 +48,10 @@ public struct SelectedSampler: Sendable {
     public let sampler: any UsageSampler
     /// Why eBPF is not used; nil when it is.
     public let fallbackReason: String?
+    /// The loaded programs, and the class configuration their tables were filled from (with
+    /// this host's addresses); nil without eBPF.
+    public let programs: BPFPrograms?
+    public let network: NetworkClassConfiguration?
     public let close: @Sendable () -> Void
 }
 
@@ -56,8 +65,9 @@ extension EBPFSampler {
         let cgroups = try CgroupfsSampler(options: cgroup, logger: logger)
         logger.info("sampling container cgroups", metadata: cgroups.logMetadata)
         let programs: BPFPrograms
+        let network: NetworkClassConfiguration
         do throws(BPFError) {
-            programs = try load(cgroups: cgroups, options: options, zone: zone, logger: logger)
+            (programs, network) = try load(cgroups: cgroups, options: options, zone: zone, nodeName: "", logger: logger)
         } catch {
             if options.mode == .on { throw ValidationError(field: "--bpf", "on, but eBPF cannot be used: \(error)") }
             if options.mode == .off {
@@ -67,14 +77,17 @@ extension EBPFSampler {
                     "eBPF unavailable: CPU from cgroupfs, no network bytes; batches are marked cgroupfs",
                     metadata: ["reason": "\(error)"])
             }
-            return SelectedSampler(sampler: cgroups, fallbackReason: error.description, close: {})
+            return SelectedSampler(sampler: cgroups, fallbackReason: error.description, programs: nil, network: nil, close: {})
         }
         let sampler = EBPFSampler(cgroups: cgroups, programs: programs, logger: logger)
-        return SelectedSampler(sampler: sampler, fallbackReason: nil, close: { sampler.close() })
+        return SelectedSampler(sampler: sampler, fallbackReason: nil, programs: programs, network: network, close: { sampler.close() })
     }
 
-    /// Loads, fills and attaches the programs, or says why not.
-    static func load(cgroups: CgroupfsSampler, options: BPFOptions, zone: String, logger: Logger) throws(BPFError) -> BPFPrograms {
+    /// Loads, fills and attaches the programs, or says why not; returns them with the class
+    /// configuration their tables hold.
+    static func load(
+        cgroups: CgroupfsSampler, options: BPFOptions, zone: String, nodeName: String, logger: Logger
+    ) throws(BPFError) -> (BPFPrograms, NetworkClassConfiguration) {
         if options.mode == .off { throw BPFError("turned off with --bpf off") }
         guard let v2 = cgroups.mounts.v2 else {
             throw BPFError("no cgroup v2 hierarchy is mounted (BPF identifies cgroups by their v2 id)")
@@ -87,10 +100,10 @@ extension EBPFSampler {
         }
         var network = options.network
         if options.detectNodeAddresses { network.nodeAddresses += HostAddresses.current() }
-        let rules = network.rules(zone: zone)
+        let rules = network.rules(zone: zone, nodeName: nodeName)
         let programs = try BPFPrograms.load([.cpu, .network])
         do {
-            try programs.put(rules)
+            try programs.install(rules)
             try programs.attach(cgroupV2Root: v2.mountPoint)
         } catch {
             programs.close()
@@ -101,7 +114,7 @@ extension EBPFSampler {
             "bpf.cgroupRoot": "\(v2.mountPoint)", "bpf.classRules": "\(rules.count)", "bpf.zone": "\(zone.isEmpty ? "unknown" : zone)",
             "bpf.programs": "\(loaded.map { "\($0.name)#\($0.programID)" }.joined(separator: " "))",
         ])
-        return programs
+        return (programs, network)
     }
 }
 

@@ -49,6 +49,42 @@ public struct KubernetesAPI: AsyncShutdown {
         return try decode(KubernetesNode.self, from: try await client.get(path), path: path)
     }
 
+    /// Every Node of the cluster, `GET /api/v1/nodes?limit=N` page by page (`continue`), at
+    /// most `maxPages` pages: the zone and addresses of each node, for the network class tables.
+    /// Pages are small so that the agent never holds a large cluster's whole list at once.
+    /// Items that are not readable Nodes are skipped and named in `rejected`.
+    public func nodes(pageSize: Int = 100, maxPages: Int = 1000) async throws(KubeletError) -> (nodes: [KubernetesNode], rejected: [String]) {
+        var nodes: [KubernetesNode] = []
+        var rejected: [String] = []
+        var next = ""
+        for page in 0..<maxPages {
+            var path = "/api/v1/nodes?limit=\(pageSize)"
+            if !next.isEmpty { path += "&continue=" + Self.queryValue(next) }
+            let list = try decode(KubernetesNodePage.self, from: try await client.get(path), path: path)
+            nodes += list.nodes
+            rejected += list.rejected.map { "page \(page + 1) \($0)" }
+            if list.next.isEmpty { return (nodes, rejected) }
+            next = list.next
+        }
+        throw KubeletError(.tooLarge, url: client.base + "/api/v1/nodes", "more than \(maxPages) pages of \(pageSize) nodes", peer: client.configuration.peer)
+    }
+
+    /// `text` percent-encoded for a query string (only unreserved characters kept).
+    static func queryValue(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            let unreserved = (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39)
+                || byte == 0x2d || byte == 0x2e || byte == 0x5f || byte == 0x7e
+            if unreserved {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                let hex = String(byte, radix: 16, uppercase: true)
+                out += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return out
+    }
+
     /// `GET /api/v1/namespaces/NAMESPACE/persistentvolumeclaims/NAME`.
     public func claim(namespace: String, name: String) async throws(KubeletError) -> KubernetesClaim {
         let path = "/api/v1/namespaces/\(try Self.pathSegment(namespace, what: "namespace"))/persistentvolumeclaims/\(try Self.pathSegment(name, what: "claim name"))"
@@ -87,12 +123,22 @@ public struct KubernetesNode: Decodable, Hashable, Sendable {
     public var annotations: [String: String]
     /// `status.capacity`: `cpu`, `memory`, `nvidia.com/gpu`, ...
     public var capacity: [String: KubernetesQuantity]
+    /// `spec.podCIDRs` (else `spec.podCIDR`) as written: the pod networks the node's pods get
+    /// addresses from. Empty where the CNI gives pods addresses from the VPC (e.g. EKS).
+    public var podCIDRs: [String]
+    /// `status.addresses` of type `InternalIP` and `ExternalIP`, as written.
+    public var addresses: [String]
 
-    public init(name: String, labels: [String: String] = [:], annotations: [String: String] = [:], capacity: [String: KubernetesQuantity] = [:]) {
+    public init(
+        name: String, labels: [String: String] = [:], annotations: [String: String] = [:], capacity: [String: KubernetesQuantity] = [:],
+        podCIDRs: [String] = [], addresses: [String] = []
+    ) {
         self.name = name
         self.labels = labels
         self.annotations = annotations
         self.capacity = capacity
+        self.podCIDRs = podCIDRs
+        self.addresses = addresses
     }
 
     public init(from decoder: any Decoder) throws {
@@ -101,15 +147,63 @@ public struct KubernetesNode: Decodable, Hashable, Sendable {
         name = try meta.decode(String.self, forKey: .name)
         labels = try meta.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
         annotations = try meta.decodeIfPresent([String: String].self, forKey: .annotations) ?? [:]
+        podCIDRs = []
+        if c.contains(.spec) {
+            let spec = try c.nestedContainer(keyedBy: Keys.self, forKey: .spec)
+            podCIDRs = try spec.decodeIfPresent([String].self, forKey: .podCIDRs) ?? []
+            if podCIDRs.isEmpty, let one = try spec.decodeIfPresent(String.self, forKey: .podCIDR), !one.isEmpty { podCIDRs = [one] }
+        }
+        capacity = [:]
+        addresses = []
         if c.contains(.status) {
             let status = try c.nestedContainer(keyedBy: Keys.self, forKey: .status)
             capacity = try status.decodeIfPresent([String: KubernetesQuantity].self, forKey: .capacity) ?? [:]
-        } else {
-            capacity = [:]
+            let all = try status.decodeIfPresent([Address].self, forKey: .addresses) ?? []
+            addresses = all.filter { $0.type == "InternalIP" || $0.type == "ExternalIP" }.map(\.address)
         }
     }
 
-    private enum Keys: String, CodingKey { case metadata, name, labels, annotations, status, capacity }
+    private struct Address: Decodable {
+        var type: String
+        var address: String
+    }
+
+    private enum Keys: String, CodingKey { case metadata, name, labels, annotations, spec, podCIDR, podCIDRs, status, capacity, addresses }
+}
+
+/// A page of a core/v1 NodeList: the nodes that decoded, and what did not.
+struct KubernetesNodePage: Decodable {
+    var nodes: [KubernetesNode] = []
+    /// `items[3].metadata.name: missing` for each item that is not a Node this agent can read.
+    var rejected: [String] = []
+    /// `metadata.continue`: where the next page starts; empty on the last.
+    var next: String
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        next = try c.decodeIfPresent(Meta.self, forKey: .metadata)?.continue ?? ""
+        var items = try c.nestedUnkeyedContainer(forKey: .items)
+        while !items.isAtEnd {
+            let index = items.currentIndex
+            do {
+                nodes.append(try items.decode(KubernetesNode.self))
+            } catch {
+                // Skip the item, keep the others: one odd Node must not hide the cluster.
+                _ = try? items.decode(Skip.self)
+                if let error = error as? DecodingError {
+                    rejected.append(KubeletPodList.describe(error, in: Data()))
+                } else {
+                    rejected.append("items[\(index)]: \(error)")
+                }
+                if items.currentIndex == index { break }
+            }
+        }
+    }
+
+    private struct Meta: Decodable { var `continue`: String? }
+    /// Decodes any value without reading it: moves past an item that failed.
+    private struct Skip: Decodable { init(from decoder: any Decoder) {} }
+    private enum Keys: String, CodingKey { case metadata, items }
 }
 
 /// A core/v1 PersistentVolumeClaim, reduced to what prices it.
