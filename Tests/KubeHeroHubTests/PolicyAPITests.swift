@@ -92,29 +92,11 @@ struct PolicyAPITests {
     func hubAdmissionWebhook() async throws {
         try await withTestHub { hub in
             _ = try await hub.registerCluster("solo", labels: ["env": "prod"])
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
-            let key = ContainerKey(cluster: "solo", node: "n1", namespace: "batch", pod: "job-1", container: "app")
-            _ = try await hub.hub.services.store.ingest(IngestRecord(
-                cluster: "solo", agentInstanceID: "a", sequence: 1, node: "n1", receivedAtMillis: now, windowStartMillis: now - 60_000,
-                windowEndMillis: now, sampleCount: 60,
-                rows: [UsageRow(key: key, labels: [:], startMillis: now - 60_000, usage: Usage(), cost: Cost(cpu: Money(nanoUSD: 2_000_000_000)))]
-            ))
-            let policy = try BudgetPolicyParser.parse(yaml: """
-                apiVersion: kubehero.kubehero.io/v1
-                kind: BudgetPolicy
-                metadata: { name: batch-cap }
-                spec:
-                  scope: { clusterSelector: {}, namespaceSelector: { matchNames: [batch] } }
-                  ceiling: "$1/day"
-                  hardStop: true
-                  humanArm: false
-                """, source: "test")
+            try await Self.storeTwoDollars(in: hub, cluster: "solo")
             try await hub.withClient { client in
-                _ = try await client.applyPolicy(policy)
+                _ = try await client.applyPolicy(try Self.batchCap(clusterSelector: "{}", hardStop: true))
                 try await hub.hub.services.policies?.evaluate()
-                func review(_ namespace: String) -> Data {
-                    Data(#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},"namespace":"\#(namespace)","operation":"CREATE","object":{"metadata":{"labels":{"app":"x"}}}}}"#.utf8)
-                }
+                func review(_ namespace: String) -> Data { Self.podReview(namespace: namespace) }
                 let denied = try await client.raw(method: "POST", path: "/admission/solo/validate/pods", body: review("batch"))
                 #expect(denied.status == 200)
                 #expect(denied.body.contains(#""allowed":false"#) && denied.body.contains("batch-cap") && denied.body.contains(#""uid":"u-1""#), "\(denied.body)")
@@ -126,5 +108,37 @@ struct PolicyAPITests {
                 #expect(bad.status == 400)
             }
         }
+    }
+}
+
+extension PolicyAPITests {
+    /// $2 of CPU in namespace `batch` of `cluster` over the last minute, stored directly.
+    static func storeTwoDollars(in hub: TestHub, cluster: String) async throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let key = ContainerKey(cluster: cluster, node: "n1", namespace: "batch", pod: "job-1", container: "app")
+        _ = try await hub.hub.services.store.ingest(IngestRecord(
+            cluster: cluster, agentInstanceID: "a", sequence: 1, node: "n1", receivedAtMillis: now, windowStartMillis: now - 60_000,
+            windowEndMillis: now, sampleCount: 60,
+            rows: [UsageRow(key: key, labels: [:], startMillis: now - 60_000, usage: Usage(), cost: Cost(cpu: Money(nanoUSD: 2_000_000_000)))]
+        ))
+    }
+
+    /// `batch-cap`: $1/day over namespace `batch` of the clusters `clusterSelector` (YAML) picks.
+    static func batchCap(clusterSelector: String, hardStop: Bool) throws -> BudgetPolicy {
+        try BudgetPolicyParser.parse(yaml: """
+            apiVersion: kubehero.kubehero.io/v1
+            kind: BudgetPolicy
+            metadata: { name: batch-cap }
+            spec:
+              scope: { clusterSelector: \(clusterSelector), namespaceSelector: { matchNames: [batch] } }
+              ceiling: "$1/day"
+              hardStop: \(hardStop)
+              humanArm: false
+            """, source: "test")
+    }
+
+    /// An AdmissionReview v1 for creating a pod in `namespace`.
+    static func podReview(namespace: String) -> Data {
+        Data(#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},"namespace":"\#(namespace)","operation":"CREATE","object":{"metadata":{"labels":{"app":"x"}}}}}"#.utf8)
     }
 }

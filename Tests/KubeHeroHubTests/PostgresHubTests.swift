@@ -4,6 +4,7 @@ import KubeHeroAudit
 import KubeHeroCore
 import KubeHeroHub
 import KubeHeroIngestClient
+import KubeHeroPolicy
 import KubeHeroStore
 import KubeHeroStorePostgres
 import KubeHeroTestSupport
@@ -56,6 +57,65 @@ struct PostgresHubTests {
     /// once; one replica leads; when the leader stops, the other takes over.
     @Test("two hubs on one database: de-duplication across them, one leader, handover when it stops")
     func twoReplicas() async throws {
+        try await Self.withTwoReplicas { first, second in
+            // Give the second a few renewals: it must not take the lease.
+            try await Task.sleep(for: .seconds(2))
+            #expect(!second.hub.services.leadership.isLeader)
+            #expect(first.hub.services.leadership.isLeader)
+
+            let bundle = try await first.registerCluster("c1")
+            let minute = recentMinute()
+            let one = minuteBatch(sequence: 1, minuteStartMillis: minute, containers: EndToEndTests.twoContainers())
+            let two = minuteBatch(sequence: 2, minuteStartMillis: minute - 60_000, containers: EndToEndTests.twoContainers())
+            let toFirst = try await withIngestStream(first.ingestConfig(bundle), hello: ("agent-1", "node-a")) { try await $0.sendAndWait(one) }
+            #expect(toFirst == .ack(agentInstanceID: "agent-1", sequence: 1, duplicate: false))
+            // The agent reconnects to the other replica and resends what it had not seen acknowledged.
+            let toSecond = try await withIngestStream(second.ingestConfig(bundle), hello: ("agent-1", "node-a")) { stream in
+                [try await stream.sendAndWait(one), try await stream.sendAndWait(two)]
+            }
+            #expect(toSecond == [
+                .ack(agentInstanceID: "agent-1", sequence: 1, duplicate: true),
+                .ack(agentInstanceID: "agent-1", sequence: 2, duplicate: false),
+            ])
+            #expect(try await second.hub.services.store.batchCount() == 2)
+            let costs = try await second.withClient { try await $0.costs(.init(window: "24h", aggregate: "namespace")) }
+            #expect(costs.steps[0].groups.first { $0.name == "search" }?.totalCostNanoUSD == 2 * EndToEndTests.searchNano)
+        }
+    }
+
+    /// The leader evaluates; the enforcement it decides must hold on every replica, since an
+    /// edge operator's stream (and the hub's own admission endpoint) may be on any of them.
+    @Test("the replica that does not lead enforces what the leader decided, and lifts a policy turned off through it at once")
+    func enforcementOnEveryReplica() async throws {
+        try await Self.withTwoReplicas { first, second in
+            _ = try await first.registerCluster("c1", labels: ["env": "prod"])
+            try await PolicyAPITests.storeTwoDollars(in: first, cluster: "c1")
+            func policy(hardStop: Bool) throws -> BudgetPolicy {
+                try PolicyAPITests.batchCap(clusterSelector: "{ matchLabels: { env: prod } }", hardStop: hardStop)
+            }
+            func admitted(_ hub: TestHub) async throws -> Bool {
+                let review = PolicyAPITests.podReview(namespace: "batch")
+                let answer = try await hub.withClient { try await $0.raw(method: "POST", path: "/admission/c1/validate/pods", body: review) }
+                return !answer.body.contains(#""allowed":false"#)
+            }
+            _ = try await first.withClient { try await $0.applyPolicy(try policy(hardStop: true)) }
+            try await first.hub.services.policies?.evaluate()
+            #expect(first.hub.services.policies?.enforcement.current(cluster: "c1").rules.map(\.policy) == ["batch-cap"])
+            #expect(!second.hub.services.leadership.isLeader)
+            try await Self.waitUntil("the follower enforces the leader's decision", within: .seconds(20)) { try await !admitted(second) }
+            #expect(second.hub.services.policies?.enforcement.current(cluster: "c1").rules.map(\.policy) == ["batch-cap"])
+
+            // Turned off through the follower: it stops enforcing without waiting for the
+            // leader's next pass.
+            _ = try await second.withClient { try await $0.applyPolicy(try policy(hardStop: false)) }
+            try await Self.waitUntil("the follower lifts the policy turned off", within: .seconds(20)) { try await admitted(second) }
+            try await first.hub.services.policies?.evaluate()
+            #expect(try await admitted(first))
+        }
+    }
+
+    /// Two replicas, "first" leading and "second" not, on one throwaway database.
+    static func withTwoReplicas(_ body: @Sendable (TestHub, TestHub) async throws -> Void) async throws {
         try await TestPostgres.withDatabase { url, _ in
             let database = try Self.database(url)
             let dataDir = try await TestHub.makeDataDir(database: database)
@@ -63,28 +123,7 @@ struct PostgresHubTests {
             try await withTestHub(dataDir: dataDir, keepDataDir: true, database: database, leaderLease: Self.quickLease, replicaName: "first") { first in
                 try await Self.waitUntil("the first hub leads", within: .seconds(20)) { first.hub.services.leadership.isLeader }
                 try await withTestHub(dataDir: dataDir, keepDataDir: true, database: database, leaderLease: Self.quickLease, replicaName: "second") { second in
-                    // Give the second a few renewals: it must not take the lease.
-                    try await Task.sleep(for: .seconds(2))
-                    #expect(!second.hub.services.leadership.isLeader)
-                    #expect(first.hub.services.leadership.isLeader)
-
-                    let bundle = try await first.registerCluster("c1")
-                    let minute = recentMinute()
-                    let one = minuteBatch(sequence: 1, minuteStartMillis: minute, containers: EndToEndTests.twoContainers())
-                    let two = minuteBatch(sequence: 2, minuteStartMillis: minute - 60_000, containers: EndToEndTests.twoContainers())
-                    let toFirst = try await withIngestStream(first.ingestConfig(bundle), hello: ("agent-1", "node-a")) { try await $0.sendAndWait(one) }
-                    #expect(toFirst == .ack(agentInstanceID: "agent-1", sequence: 1, duplicate: false))
-                    // The agent reconnects to the other replica and resends what it had not seen acknowledged.
-                    let toSecond = try await withIngestStream(second.ingestConfig(bundle), hello: ("agent-1", "node-a")) { stream in
-                        [try await stream.sendAndWait(one), try await stream.sendAndWait(two)]
-                    }
-                    #expect(toSecond == [
-                        .ack(agentInstanceID: "agent-1", sequence: 1, duplicate: true),
-                        .ack(agentInstanceID: "agent-1", sequence: 2, duplicate: false),
-                    ])
-                    #expect(try await second.hub.services.store.batchCount() == 2)
-                    let costs = try await second.withClient { try await $0.costs(.init(window: "24h", aggregate: "namespace")) }
-                    #expect(costs.steps[0].groups.first { $0.name == "search" }?.totalCostNanoUSD == 2 * EndToEndTests.searchNano)
+                    try await body(first, second)
                 }
             }
         }

@@ -39,6 +39,9 @@ public struct HubSettings: Sendable {
     public var batchLimits = BatchLimits.standard
     /// How often every BudgetPolicy is evaluated (`--policy-interval`).
     public var policyEvaluationInterval: Duration = .seconds(60)
+    /// How often a replica that does not lead re-reads the stored policy states to hand its
+    /// edge operators the same enforcement sets as the leader's (PostgreSQL, several replicas).
+    public var enforcementSyncInterval: Duration = .seconds(5)
     /// Retries of alert webhooks.
     public var alertRetry = AlertRetryPolicy()
 
@@ -222,6 +225,11 @@ public final class Hub: Sendable {
             // Evaluation decides threshold crossings and enforcement: a single-writer job too.
             let evaluation = PolicyEvaluationService(engine: engine, interval: options.settings.policyEvaluationInterval, logger: logger)
             members.append(.init(service: LeaderOnlyService(leadership: leadership, inner: evaluation)))
+            if leaderLease != nil {
+                // Operators connected to another replica than the leader get the sets it decided.
+                members.append(.init(service: EnforcementSyncService(
+                    engine: engine, leadership: leadership, interval: options.settings.enforcementSyncInterval, logger: logger)))
+            }
             if let alerter = engine.alerter { members.append(.init(service: alerter)) }
         }
         if let source = Self.effectiveSource(options.pricingSource), let pricing = services.pricing {

@@ -158,16 +158,11 @@ public final class PolicyEngine: Sendable {
         for a in alerts { alerter?.enqueue(a) }
         phase("save")
 
-        var sets: [String: [EnforcementRule]] = [:]
-        var enforcing = 0
-        for input in inputs {
-            guard let state = results[input.policy.name]?.state, let rule = state.enforcementRule(for: input.policy) else { continue }
-            enforcing += 1
-            for c in clusters where input.policy.spec.scope.clusterSelector.matches(c.labels) {
-                sets[c.name, default: []].append(rule)
-            }
+        let rules = inputs.compactMap { input in
+            results[input.policy.name]?.state.enforcementRule(for: input.policy).map { (input.policy, $0) }
         }
-        enforcement.publish(sets.mapValues { EnforcementSet(rules: $0) })
+        let enforcing = rules.count
+        enforcement.publish(Self.enforcementSets(rules, clusters: clusters))
 
         let report = PassReport(
             atMillis: t, policies: inputs.count, spendGroups: groups.count, events: events, enforcing: enforcing,
@@ -179,6 +174,39 @@ public final class PolicyEngine: Sendable {
             logger.info("policy evaluation", metadata: ["policies": "\(report.policies)", "events": "\(events)", "enforcing": "\(enforcing)"])
         }
         return report
+    }
+
+    /// Each cluster's enforcement set: the rules of the policies whose cluster selector matches it.
+    static func enforcementSets(_ rules: [(BudgetPolicy, EnforcementRule)], clusters: [ClusterRecord]) -> [String: EnforcementSet] {
+        var sets: [String: [EnforcementRule]] = [:]
+        for (policy, rule) in rules {
+            for c in clusters where policy.spec.scope.clusterSelector.matches(c.labels) {
+                sets[c.name, default: []].append(rule)
+            }
+        }
+        return sets.mapValues { EnforcementSet(rules: $0) }
+    }
+
+    /// For a replica that does not evaluate: publishes the enforcement sets that the leader's
+    /// last stored states give, so that edge operators connected here (and this replica's own
+    /// admission endpoint) hold what the leader decided. Nothing is recorded or sent anywhere
+    /// else. A policy that no longer enforces as stored now (disarmed, `hardStop` turned off)
+    /// is left out at once: lifting never waits for the leader's next pass; starting does.
+    /// Returns how many policies are enforcing.
+    @discardableResult
+    public func publishStoredEnforcement() async throws -> Int {
+        let records = try await store.listPolicies()
+        var states: [String: PolicyState] = [:]
+        for s in try await store.policyStates() { states[s.name] = Self.decodeState(s) }
+        let clusters = try await store.listClusters()
+        var rules: [(BudgetPolicy, EnforcementRule)] = []
+        for r in records {
+            guard let state = states[r.name], state.enforcing, let policy = try? policy(of: r), policy.enforces(armed: r.armed),
+                  let rule = state.enforcementRule(for: policy) else { continue }
+            rules.append((policy, rule))
+        }
+        enforcement.publish(Self.enforcementSets(rules, clusters: clusters))
+        return rules.count
     }
 
     /// Spend per group since each of `starts` up to `now`.
