@@ -49,6 +49,10 @@ public struct AgentOptions: Sendable {
     /// Where /healthz and /metrics are served; nil for none.
     public var healthListen: HostPort? = HostPort(host: "127.0.0.1", port: 9464)
     public var drainTimeout: Duration = .seconds(10)
+    /// Unmap code the agent is done with at the end of each start-up phase and every 10
+    /// minutes (`--resident-code`; `ResidentCode`). The executable turns it on; in-process users
+    /// (tests) keep their code.
+    public var residentCode: ResidentCode.Mode = .keep
 
     public init(hub: HostPort, bundlePath: String, nodeName: String) {
         self.hub = hub
@@ -97,6 +101,9 @@ public final class Agent: Sendable {
             throw ValidationError(field: "--cert", "\(options.bundlePath) is not a cluster bundle from `kubehero cluster add`: \(error)")
         }
 
+        // Configuration and the bundle's PEM are done with; loading the BPF programs holds the
+        // kernel's BTF for a moment, so that peak sits on as little as possible.
+        ResidentCode.Trimmer.phaseDone("configuration", mode: options.residentCode, logger: logger)
         let zone = NodeInfo.fromLabels(options.nodeLabels, name: options.nodeName, cpuMillicores: 0, memoryBytes: 0).zone
         let sampling = try EBPFSampler.select(cgroup: options.cgroup, bpf: options.bpf, zone: zone, logger: logger)
         let sampler = sampling.sampler
@@ -196,6 +203,10 @@ public final class Agent: Sendable {
             ordered.append(makeHealthServer(host: listen.host, port: listen.port, status: status, logger: logger))
         }
         ordered.append(tickLoop)
+        if options.residentCode == .trim {
+            ordered.append(ResidentCode.Trimmer(mode: .trim, logger: logger) { shipper.stats.snapshot.acknowledged })
+        }
+        ResidentCode.Trimmer.phaseDone("setup", mode: options.residentCode, logger: logger)
         return Agent(
             options: options, tickLoop: tickLoop, shipper: shipper, buffer: buffer, agentInstanceID: identity.agentInstanceID,
             services: ordered, onStop: { await onStop(); sampling.close() }, logger: logger

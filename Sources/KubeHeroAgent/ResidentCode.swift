@@ -5,19 +5,28 @@
 // code that ran once: the Swift runtime's start, argument parsing, configuration. Once mapped,
 // a page stays in the process's RSS (and in its memory cgroup's charge) until memory is tight.
 //
-// `unmapStartupCode()`, called once at the start of `run`, unmaps the binary's executable
-// mappings with `MADV_DONTNEED`. Code is never written, so nothing is lost: a page that runs
-// again is mapped again from the page cache, and what stays resident from then on is the code
-// the agent runs after that point. Mappings with private (copy-on-write) pages are left alone,
-// as are the data and relocated read-only segments.
+// `unmapCode()` unmaps the binary's executable mappings with `MADV_DONTNEED`. Code is never
+// written, so nothing is lost: a page that runs again is mapped again from the page cache, and
+// what stays resident from then on is the code the agent runs after that point. Mappings with
+// private (copy-on-write) pages are left alone, as are the data and relocated read-only
+// segments. With `--resident-code trim` (the default) the agent calls it at each point where a
+// phase's code is done with (`ResidentCode.Trimmer`): at the start of `run` (the runtime's start
+// and argument parsing), before loading the BPF programs (configuration and the bundle's PEM),
+// at the end of setup (cgroup discovery, the BPF loader), once the hub has acknowledged the
+// first batch (connecting, the TLS handshake), then every 10 minutes (rare paths: reconnects,
+// the spool's recovery).
 //
-// Measured (BENCHMARKS.md, 200 containers): peak RSS 34.1 MiB without, 29.4 MiB with. Pages are
+// Measured (BENCHMARKS.md, 200 containers, eBPF on): peak RSS 38.1-38.4 MiB with `keep`,
+// 28.2-29.0 MiB with `trim`, and about 23 MiB in steady state instead of 38. Pages are
 // mapped back 64 KiB at a time (the kernel's fault-around, with read-around filling the cache),
 // so the rest of the binary's resident code is bounded by how the linker spreads the code the
 // agent runs, not by this. (Turning read-around off with `MADV_RANDOM` and dropping the file
 // from the page cache was tried: on Linux 6.18 faults still read around, so it changed nothing.)
 //
 // Linux only; elsewhere, and on any error, nothing changes (the agent works either way).
+
+import Logging
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -41,6 +50,57 @@ public enum ResidentCode {
             switch self {
             case .unsupported: "not supported on this platform"
             case .failed(let why): why
+            }
+        }
+    }
+
+    /// Whether the agent unmaps code it is done with (`--resident-code`).
+    public enum Mode: String, Sendable, Hashable, CaseIterable {
+        case trim
+        case keep
+    }
+
+    /// The agent's trims: `phaseDone` at the end of each start-up phase, and, as a `Service`,
+    /// one once the hub acknowledged the first batch and then one every `interval`. With mode
+    /// `keep` nothing happens.
+    public struct Trimmer: Service {
+        let mode: Mode
+        let acknowledged: @Sendable () -> Int
+        let interval: Duration
+        let logger: Logger
+
+        public init(mode: Mode, interval: Duration = .seconds(600), logger: Logger, acknowledged: @escaping @Sendable () -> Int) {
+            self.mode = mode
+            self.interval = interval
+            self.logger = logger
+            self.acknowledged = acknowledged
+        }
+
+        /// Unmaps the code of the phase that just ended (`what`, for the debug log).
+        public static func phaseDone(_ what: String, mode: Mode, logger: Logger) {
+            guard mode == .trim else { return }
+            switch unmapCode() {
+            case .success(let r): logger.debug("resident code trimmed", metadata: ["after": "\(what)", "bytes": "\(r.bytes)"])
+            case .failure(let why): logger.debug("resident code not trimmed", metadata: ["after": "\(what)", "reason": "\(why)"])
+            }
+        }
+
+        public func run() async throws {
+            guard mode == .trim else {
+                // A service that returns early would end the agent's service group.
+                try? await gracefulShutdown()
+                return
+            }
+            await cancelWhenGracefulShutdown {
+                while !Task.isCancelled && acknowledged() == 0 {
+                    try? await Task.sleep(for: .milliseconds(250))
+                }
+                var what = "the first acknowledged batch"
+                while !Task.isCancelled {
+                    Self.phaseDone(what, mode: mode, logger: logger)
+                    what = "an interval"
+                    try? await Task.sleep(for: interval)
+                }
             }
         }
     }
@@ -83,7 +143,7 @@ public enum ResidentCode {
     }
 
     #if os(Linux)
-    public static func unmapStartupCode() -> Result<Report, TrimError> {
+    public static func unmapCode() -> Result<Report, TrimError> {
         guard let binary = readLink("/proc/self/exe") else { return .failed("cannot read /proc/self/exe") }
         guard let maps = (try? CgroupFileText.read("/proc/self/maps", limit: 4 << 20)) else { return .failed("cannot read /proc/self/maps") }
         let mappings = executableMappings(of: binary, maps: maps)
@@ -112,7 +172,7 @@ public enum ResidentCode {
     }
 
     #else
-    public static func unmapStartupCode() -> Result<Report, TrimError> { .failure(.unsupported) }
+    public static func unmapCode() -> Result<Report, TrimError> { .failure(.unsupported) }
     #endif
 }
 

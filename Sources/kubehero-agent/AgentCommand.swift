@@ -58,7 +58,7 @@ extension AgentCommand {
         @Option(help: "Node memory capacity in bytes (default: this host's memory).") var memoryCapacityBytes: UInt64?
         @Option(help: "HOST:PORT for /healthz and /metrics, or `off` (KUBEHERO_HEALTH_LISTEN, default 127.0.0.1:9464).") var healthListen: String?
         @Option(help: "Seconds to keep delivering pending batches on shutdown (default 10).") var drainTimeoutSeconds: Int = 10
-        @Option(help: "Resident code: `trim` unmaps the code that ran before the agent started (it is mapped again if it runs again), `keep` leaves it (KUBEHERO_RESIDENT_CODE, default trim).") var residentCode: String?
+        @Option(help: "Resident code: `trim` unmaps code at the end of each start-up phase and every 10 minutes (it is mapped again if it runs again), `keep` leaves it (KUBEHERO_RESIDENT_CODE, default trim).") var residentCode: String?
         @Option(help: "eBPF sampling: auto (where the node allows it), on (required), off (KUBEHERO_BPF, default auto).") var bpf: String?
         @Option(help: "File of network class directives (KUBEHERO_NET_CONFIG_FILE); KUBEHERO_NET_CONFIG holds directives separated by ';'. See docs/ebpf.md.")
         var netConfig: String?
@@ -74,10 +74,12 @@ extension AgentCommand {
         @Option(help: "Log format: json or text (KUBEHERO_LOG_FORMAT, default json).") var logFormat: String?
 
         func run() async throws {
-            let codeMode = setting(residentCode, "KUBEHERO_RESIDENT_CODE") ?? "trim"
-            guard ["trim", "keep"].contains(codeMode) else { throw ArgumentParser.ValidationError("--resident-code: must be trim or keep, not \"\(codeMode)\"") }
+            let codeText = setting(residentCode, "KUBEHERO_RESIDENT_CODE") ?? "trim"
+            guard let codeMode = ResidentCode.Mode(rawValue: codeText) else {
+                throw ArgumentParser.ValidationError("--resident-code: must be trim or keep, not \"\(codeText)\"")
+            }
             // First, before the agent's code runs: see ResidentCode.swift.
-            let trim = codeMode == "trim" ? ResidentCode.unmapStartupCode() : nil
+            let trim = codeMode == .trim ? ResidentCode.unmapCode() : nil
             let level = setting(logLevel, "KUBEHERO_LOG_LEVEL") ?? "info"
             guard let logLevel = Logger.Level(rawValue: level) else {
                 throw ArgumentParser.ValidationError("--log-level: \"\(level)\" is not a log level")
@@ -96,7 +98,8 @@ extension AgentCommand {
             case .failure(let why)?: logger.notice("resident code not trimmed; the agent works the same with more resident memory", metadata: ["reason": "\(why)"])
             case nil: break
             }
-            let options = try makeOptions()
+            var options = try makeOptions()
+            options.residentCode = codeMode
             let agent = try Agent.make(options: options, logger: logger)
             logger.info("agent starting", metadata: [
                 "hub": "\(options.hub)", "node": "\(options.nodeName)", "agent": "\(agent.agentInstanceID)",

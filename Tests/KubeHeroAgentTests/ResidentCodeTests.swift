@@ -1,5 +1,8 @@
 @testable import KubeHeroAgent
 import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// Unmapping the code that ran before the agent started (ResidentCode.swift).
@@ -37,6 +40,43 @@ struct ResidentCodeTests {
         #expect(ResidentCode.anonymousKiB(ofMappingAt: 0x1000, smaps: smaps) == nil)
     }
 
+    /// Runs `trimmer` in a service group for `body`, then shuts the group down gracefully;
+    /// throws what the group threw (a service that ends early ends the group with an error).
+    static func run(_ trimmer: ResidentCode.Trimmer, _ body: () async throws -> Void) async throws {
+        let group = ServiceGroup(configuration: .init(services: [.init(service: trimmer)], logger: Logger(label: "test")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await body()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test("the trimmer waits for the first acknowledged batch, trims, and ends with the agent; with keep it does nothing until then")
+    func trimmer() async throws {
+        let log = MetadataLogRecorder()
+        let acknowledged = Mutex(0)
+        let trim = ResidentCode.Trimmer(mode: .trim, logger: log.logger) { acknowledged.withLock { $0 } }
+        try await Self.run(trim) {
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(log.all.isEmpty, "nothing before the first acknowledgement: \(log.all)")
+            acknowledged.withLock { $0 = 1 }
+            for _ in 0..<100 where log.all.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let messages = log.messages(at: .debug)
+        #if os(Linux)
+        #expect(messages == ["resident code trimmed"], "\(log.all)")
+        #else
+        #expect(messages == ["resident code not trimmed"], "\(log.all)")
+        #endif
+
+        let quiet = MetadataLogRecorder()
+        try await Self.run(ResidentCode.Trimmer(mode: .keep, logger: quiet.logger) { 1 }) {
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        #expect(quiet.all.isEmpty)
+    }
+
     #if os(Linux)
     @Test("on this process: its code is unmapped, fewer of its pages are resident, and it keeps running")
     func unmapsThisProcess() throws {
@@ -56,7 +96,7 @@ struct ResidentCodeTests {
             return total
         }
         let before = try residentCodeKiB()
-        let report = try ResidentCode.unmapStartupCode().get()
+        let report = try ResidentCode.unmapCode().get()
         let after = try residentCodeKiB()
         #expect(report.mappings >= 1 && report.bytes > 0)
         #expect(after < before, "resident code \(before) KiB before, \(after) KiB after")
