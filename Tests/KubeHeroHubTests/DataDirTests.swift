@@ -54,6 +54,6 @@ struct DataDirTests {
         let error = await #expect(throws: HubDataDir.Error.self) {
             _ = try await HubDataDir.initialize(path: dir, serverNames: [], apiURL: "https://127.0.0.1:0", pkiDir: first, logger: quietLogger)
         }
-        #expect(error?.description.contains("\(first)/server.pem was not issued by the CA") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("\(first)/server.pem:") == true && error?.description.contains("was not signed by the CA") == true, "\(String(describing: error))")
     }
 }

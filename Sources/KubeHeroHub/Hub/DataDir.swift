@@ -5,7 +5,6 @@ import KubeHeroStore
 import KubeHeroStoreSQLite
 import Logging
 import Crypto
-import X509
 
 #if canImport(Glibc)
 import Glibc
@@ -182,28 +181,11 @@ public struct HubDataDir: Sendable {
             ca = try CertificateAuthority(certificatePEM: try files.read(files.caCertificate), privateKeyPEM: try files.read(files.caKey))
             serverCertificatePEM = try files.read(files.serverCertificate)
             serverKeyPEM = try files.read(files.serverKey)
-            let certificate: Certificate
             do {
-                certificate = try Certificate(pemEncoded: serverCertificatePEM)
+                serverNames = try ca.serverNames(ofIssued: serverCertificatePEM)
             } catch {
-                throw Error(description: "\(files.serverCertificate) is not a PEM certificate: \(error)")
+                throw Error(description: "\(files.serverCertificate): \(error)")
             }
-            guard certificate.issuer == ca.certificate.subject else {
-                throw Error(description: "\(files.serverCertificate) was not issued by the CA in \(files.caCertificate) (issuer \(certificate.issuer), CA \(ca.certificate.subject))")
-            }
-            serverNames = (try? certificate.extensions.subjectAlternativeNames)??.compactMap { name -> String? in
-                switch name {
-                case .dnsName(let dns): return dns
-                case .ipAddress(let octets): return Self.ipText(Array(octets.bytes))
-                default: return nil
-                }
-            } ?? []
-        }
-
-        /// An iPAddress SAN as text (IPv6 uncompressed: it is only recorded, never parsed back).
-        static func ipText(_ bytes: [UInt8]) -> String {
-            if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
-            return stride(from: 0, to: bytes.count - 1, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
         }
     }
 
