@@ -30,16 +30,16 @@ command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.3 or
 # --- Helm chart check (deploy/helm/check-chart.sh): Python tools in .venv-tools/ (git-ignored),
 # from PyPI, installed only when missing. helm-python-sdk renders charts without a helm binary.
 # A failure here only warns: the demo does not need them, and the chart check says what is missing.
-CHART_TOOLS=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0)
-VENV_TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv-tools"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV_TOOLS="$REPO_ROOT/.venv-tools"
 if ! "$VENV_TOOLS/bin/python" -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
-  echo "setup: installing ${CHART_TOOLS[*]} into .venv-tools" >&2
+  echo "setup: installing $(tr '\n' ' ' < "$REPO_ROOT/deploy/helm/requirements.txt")into .venv-tools" >&2
   if ! python3 -c 'import ensurepip' 2>/dev/null; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null || true
   fi
-  { python3 -m venv "$VENV_TOOLS" && "$VENV_TOOLS/bin/pip" install -q "${CHART_TOOLS[@]}"; } ||
+  { python3 -m venv "$VENV_TOOLS" && "$VENV_TOOLS/bin/pip" install -q -r "$REPO_ROOT/deploy/helm/requirements.txt"; } ||
     echo "setup: warning: could not install the chart check's Python tools into .venv-tools" >&2
 fi
 

@@ -118,6 +118,27 @@ public struct CertificateAuthority: Sendable {
             ?? SubjectKeyIdentifier(hash: certificate.publicKey).keyIdentifier
     }
 
+    /// The DNS names and IP addresses (as text) of a server certificate this CA signed, e.g.
+    /// one made elsewhere for `kubehero-hub init --pki-dir`. Throws `.verificationFailed` when
+    /// this CA did not sign it.
+    public func serverNames(ofIssued pem: String) throws -> [String] {
+        let server = try PEM.certificate(pem: pem, of: "server certificate")
+        guard server.issuer == certificate.subject, certificate.publicKey.isValidSignature(server.signature, for: server) else {
+            throw PKIError(.verificationFailed, "server certificate", "\(server.quotedSubject) was not signed by the CA \(certificate.quotedSubject)")
+        }
+        return ((try? server.extensions.subjectAlternativeNames) ?? nil)?.compactMap { name -> String? in
+            switch name {
+            case .dnsName(let dns): return dns
+            case .ipAddress(let octets):
+                let bytes = Array(octets.bytes)
+                if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+                // IPv6 uncompressed: only shown and recorded, never parsed back.
+                return stride(from: 0, to: bytes.count - 1, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
+            default: return nil
+            }
+        } ?? []
+    }
+
     /// A TLS server certificate for the hub, with a fresh P-256 key.
     ///
     /// Every entry of `dnsNames` and `ipAddresses` (IPv4 or IPv6 text) becomes a SAN; at least

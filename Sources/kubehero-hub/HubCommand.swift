@@ -81,13 +81,16 @@ extension HubCommand {
         @Option(help: "URL the CLI will use for the REST API (written to DIR/admin.yaml).")
         var apiURL: String = "https://127.0.0.1:8443"
 
+        @Option(help: "Use the CA and server certificate in this directory (ca.pem, ca-key.pem, server.pem, server-key.pem; e.g. a mounted Secret) instead of making new ones.")
+        var pkiDir: String?
+
         @OptionGroup var db: DatabaseOptions
 
         @OptionGroup var log: LogOptions
 
         func run() async throws {
             let logger = try log.bootstrap()
-            let result = try await HubDataDir.initialize(path: dataDir, serverNames: serverNames, apiURL: apiURL, database: try db.resolve(), logger: logger)
+            let result = try await HubDataDir.initialize(path: dataDir, serverNames: serverNames, apiURL: apiURL, database: try db.resolve(), pkiDir: pkiDir, logger: logger)
             print("""
                 initialised hub data dir \(dataDir)
                   CA certificate:   \(result.caCertificatePath)

@@ -15,11 +15,18 @@ What it does (each step fails the run with a line naming the object, field or va
    read-only root filesystem; every pod but the agent's meets the restricted Pod Security
    Standard; air-gap renders use images by digest from the given registry.
 5. Checks that every metric the alert rules and the dashboard use is exported by the hub or
-   the agent (read from Sources/), or is on the planned list (printed).
-6. Checks that no value is ignored: every leaf of values.yaml, and every value docs/helm.md
+   the agent (read from Sources/), and that the alerts the chart promises are there.
+6. Checks what the chart wires against the binaries' sources: every command line of the hub,
+   the agent, the operator and the migration Job (and each `kubehero-hub` call in an init
+   script) parses as the real subcommand's options (read from Sources/kubehero-hub and
+   Sources/kubehero-agent); with PostgreSQL the hub gets --database from the right Secret, runs
+   2 replicas and no volume, with SQLite 1 replica on its PVC; the webhook calls the operator's
+   Service on the port and path the operator serves, with its CA, Ignore on failure and the
+   system namespaces excluded.
+7. Checks that no value is ignored: every leaf of values.yaml, and every value docs/helm.md
    names, changes the rendered output of some value set when changed.
 
-Usage: check-chart.py [--chart DIR] [--docs FILE] [--quick]   (--quick skips step 6)
+Usage: check-chart.py [--chart DIR] [--docs FILE] [--quick]   (--quick skips step 7)
 """
 
 from __future__ import annotations
@@ -64,12 +71,13 @@ PROMISED_COMMANDS = [
     "--set-file cloud.clusterCert=./cluster-cert.pem",
 ]
 
-# Metrics the rules use that the binaries do not export yet, and the issue that adds them.
-PLANNED_METRICS = {
-    "kubehero_policy_evaluation_duration_seconds": "issue 8 (BudgetPolicy evaluation)",
-    "kubehero_db_pool_connections_in_use": "issue 7 (PostgreSQL backend)",
-    "kubehero_db_pool_connections_max": "issue 7 (PostgreSQL backend)",
+# Alerts the chart promises (issue 9), by the part that must be on for them.
+PROMISED_ALERTS = {
+    "hub": ["KubeHeroHubDown", "KubeHeroPolicyEvaluationSlow"],
+    "agent": ["KubeHeroAgentSilent", "KubeHeroAgentDown"],
 }
+# Namespaces the admission webhook must never apply to.
+WEBHOOK_EXCLUDED = {"kube-system", "kubehero-system"}
 
 # Kinds with no upstream schema: validated elsewhere or skipped, with the reason.
 NO_UPSTREAM_SCHEMA = {
@@ -112,7 +120,7 @@ EXTRA_SCENARIOS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "everything-on (postgres via CNPG, ingress, operator, eBPF, monitoring, network policies)": (
         "kubehero", "kubehero-system", {
             "database": {"type": "postgres", "postgres": {"cnpg": {"enabled": True}}},
-            "hub": {"ingress": {"enabled": True, "apiHost": "api.kubehero.internal"}, "plainHTTP": False,
+            "hub": {"ingress": {"enabled": True, "apiHost": "api.kubehero.internal"}, "plainHTTP": False, "auditKeys": {"existingSecret": "hub-audit"},
                     "pki": {"extraServerNames": ["hub.example.com", "10.0.0.7"]}, "extraArgs": ["--log-level=debug"]},
             "pricing": {"catalog": '{"version": 1}', "refresh": {"enabled": True, "source": "https://prices.internal/catalog.json"}},
             "operator": {"enabled": True},
@@ -124,14 +132,15 @@ EXTRA_SCENARIOS: dict[str, tuple[str, str, dict[str, Any]]] = {
         }),
     "external postgres, privileged agent, plain HTTP, no spool": (
         "kh", "monitoring", {
-            "database": {"type": "postgres", "postgres": {"url": "postgres://hub@db:5432/kubehero", "readUrl": "postgres://hub@db-ro:5432/kubehero"}},
-            "hub": {"plainHTTP": True, "podDisruptionBudget": {"enabled": True}},
+            "database": {"type": "postgres", "postgres": {"url": "postgres://hub@db:5432/kubehero", "readUrl": "postgres://hub@db-ro:5432/kubehero",
+                                                          "tls": {"mode": "verify-full", "caSecret": "db-ca", "clientCertSecret": "db-client"}}},
+            "hub": {"plainHTTP": True, "podDisruptionBudget": {"enabled": True}, "auditKeys": {"existingSecret": "hub-audit"}},
             "agent": {"privileged": True, "spool": {"enabled": False}, "namespace": {"create": False, "name": ""}},
             "networkPolicies": {"enabled": True},
-            "monitoring": {"serviceMonitor": {"enabled": True}, "prometheusRules": {"enabled": True, "includePlanned": False}},
+            "monitoring": {"serviceMonitor": {"enabled": True}, "prometheusRules": {"enabled": True}},
             "cloud": {"existingSecret": "my-cluster-cert"},
             "pricing": {"existingConfigMap": "my-prices"},
-            "operator": {"enabled": True, "persistence": {"enabled": False}, "webhook": {"existingSecret": "my-webhook-tls"}},
+            "operator": {"enabled": True, "replicas": 2, "persistence": {"enabled": False}, "webhook": {"existingSecret": "my-webhook-tls"}},
         }),
     "remote hub by HOST:PORT, existing secrets, kubelet off, agent cgroupfs only": (
         "edge", "kubehero-system", {
@@ -144,10 +153,27 @@ EXTRA_SCENARIOS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "existing hub PKI and database secrets, ingress without API host": (
         "kubehero", "kubehero-system", {
             "database": {"type": "postgres", "postgres": {"existingSecret": "db", "existingSecretHasReadUrl": True}},
-            "hub": {"pki": {"existingSecret": "hub-pki"}, "ingress": {"enabled": True}, "replicas": 3},
+            "hub": {"pki": {"existingSecret": "hub-data"}, "auditKeys": {"existingSecret": "hub-data"}, "ingress": {"enabled": True}, "replicas": 3},
             "crds": {"install": False},
             "dashboard": {"enabled": False},
         }),
+    "SQLite to PostgreSQL (CNPG, one instance): the migration Job with the hubs stopped": (
+        "kubehero", "kubehero-system", {
+            "database": {"type": "postgres", "postgres": {"cnpg": {"enabled": True, "instances": 1}, "migrateFromSQLite": {"enabled": True}}},
+            "hub": {"replicas": 0, "auditKeys": {"existingSecret": "hub-audit"}},
+            "networkPolicies": {"enabled": True},
+        }),
+}
+
+# Value sets the chart must refuse at render time, with (part of) the message it must give.
+REFUSED_SCENARIOS: dict[str, tuple[dict[str, Any], str]] = {
+    "PostgreSQL without the audit keys' Secret": (
+        {"database": {"type": "postgres", "postgres": {"url": "postgres://hub@db/kubehero"}}}, "hub.auditKeys.existingSecret"),
+    "migration with hubs running": (
+        {"database": {"type": "postgres", "postgres": {"url": "postgres://hub@db/kubehero", "migrateFromSQLite": {"enabled": True}}},
+         "hub": {"auditKeys": {"existingSecret": "a"}}}, "hub.replicas=0"),
+    "two operators on one ReadWriteOnce state volume": (
+        {"operator": {"enabled": True, "replicas": 2}, "cloud": {"existingSecret": "c"}}, "operator.persistence.enabled=false"),
 }
 
 FIXTURE_BUNDLE = """# test fixture, not a real certificate
@@ -362,13 +388,17 @@ def check_containers(objects: list[dict[str, Any]], fail: Failures, airgap_regis
 
 
 def exported_metrics() -> set[str]:
+    """Metric names the binaries put on /metrics: `metric("NAME", ...)` helpers, histograms
+    rendered with `.render("NAME", ...)`, and exposition text written out (`# TYPE NAME`)."""
     names = set()
     for source in (ROOT / "Sources").rglob("*.swift"):
-        names.update(re.findall(r'metric\("(kubehero_[a-z0-9_]+)"', source.read_text()))
+        text = source.read_text()
+        names.update(re.findall(r'(?:metric|\.render)\("(kubehero_[a-z0-9_]+)"', text))
+        names.update(re.findall(r"# TYPE (kubehero_[a-z0-9_]+) ", text))
     return names
 
 
-def check_metrics(objects: list[dict[str, Any]], exported: set[str], fail: Failures, planned_used: set[str]) -> None:
+def check_metrics(objects: list[dict[str, Any]], exported: set[str], fail: Failures) -> None:
     exprs: list[tuple[str, str]] = []
     for obj in objects:
         if obj["kind"] == "PrometheusRule":
@@ -382,12 +412,248 @@ def check_metrics(objects: list[dict[str, Any]], exported: set[str], fail: Failu
     for at, expr in exprs:
         for name in set(re.findall(r"\bkubehero_[a-z0-9_]+", expr)):
             base = re.sub(r"_(bucket|sum|count)$", "", name)
-            if name in exported or base in exported:
-                continue
-            if base in PLANNED_METRICS:
-                planned_used.add(base)
-                continue
-            fail.add(at, f"metric {name} is neither exported by Sources/ nor on the planned list")
+            if name not in exported and base not in exported:
+                fail.add(at, f"metric {name} is not exported by the hub or the agent (Sources/)")
+
+
+def check_promised_alerts(objects: list[dict[str, Any]], values: dict[str, Any], fail: Failures) -> None:
+    if not values["monitoring"]["prometheusRules"]["enabled"]:
+        return
+    alerts = {rule["alert"] for o in objects if o["kind"] == "PrometheusRule" for g in o["spec"]["groups"] for rule in g["rules"]}
+    parts = {"hub": values["controlPlane"]["enabled"], "agent": any(o["kind"] == "DaemonSet" for o in objects)}
+    for part, names in PROMISED_ALERTS.items():
+        for name in names:
+            if parts[part] and name not in alerts:
+                fail.add("PrometheusRule", f"alert {name} is missing")
+
+
+# --- The binaries' command lines, read from their ArgumentParser declarations ---------------
+
+class Option:
+    def __init__(self, name: str, flag: bool, required: bool, variable: str | None = None) -> None:
+        # variable: the environment variable that may stand in for a required option.
+        self.name, self.flag, self.required, self.variable = name, flag, required, variable
+
+
+def kebab(name: str) -> str:
+    """ArgumentParser's default long name: databaseReadURL -> database-read-url."""
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1-\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", name).lower()
+
+
+def swift_bodies(text: str) -> dict[str, str]:
+    """Body of every `struct NAME: ...` in a Swift file, by brace matching."""
+    bodies = {}
+    for m in re.finditer(r"struct (\w+)\s*:[^{]*\{", text):
+        depth, i = 1, m.end()
+        while depth and i < len(text):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        bodies[m.group(1)] = text[m.end():i - 1]
+    return bodies
+
+
+def subcommand_options(directory: str) -> dict[str, dict[str, Option]]:
+    """`SUBCOMMAND -> {--option: Option}` for the executable whose sources are in directory."""
+    text = "\n".join(source.read_text() for source in sorted((ROOT / "Sources" / directory).glob("*.swift")))
+    bodies = swift_bodies(text)
+    parsable = set(re.findall(r"struct (\w+)\s*:\s*(?:Async)?ParsableCommand\b", text))
+
+    def options(struct: str) -> dict[str, Option]:
+        body = bodies[struct]
+        # Only this struct's own declarations, not those of structs nested in it.
+        for nested in swift_bodies(body).values():
+            body = body.replace(nested, "")
+        out: dict[str, Option] = {}
+        for m in re.finditer(r"@(Option|Flag)\((.*?)\)\s*var\s+(\w+)\s*(:\s*([\w\[\]?]+))?\s*(=)?", body, re.S):
+            kind, args, prop, _, type_, default = m.groups()
+            custom = re.search(r'\.customLong\("([^"]+)"\)', args)
+            name = "--" + (custom.group(1) if custom else kebab(prop))
+            required = kind == "Option" and not default and bool(type_) and not type_.endswith("?") and not type_.startswith("[")
+            out[name] = Option(name, kind == "Flag", required)
+        for m in re.finditer(r"@OptionGroup\s+var\s+\w+\s*:\s*(\w+)", body):
+            out.update(options(m.group(1)))
+        # Optional for the parser, required by run(): `"--hub (or KUBEHERO_HUB) is required"`.
+        for m in re.finditer(r'"(--[\w-]+) \(or (\w+)\) is required', body):
+            if m.group(1) in out:
+                out[m.group(1)].required, out[m.group(1)].variable = True, m.group(2)
+        return out
+
+    commands = {}
+    for struct in parsable:
+        if "subcommands:" in bodies[struct]:
+            continue  # the root command
+        named = re.search(r'commandName:\s*"([^"]+)"', bodies[struct])
+        commands[named.group(1) if named else kebab(struct)] = options(struct)
+    return commands
+
+
+def check_command_line(at: str, args: list[str], commands: dict[str, dict[str, Option]], env: set[str], fail: Failures) -> dict[str, str]:
+    """Checks args against the subcommand's options; returns {--option: value} (flags: "")."""
+    if not args or args[0] not in commands:
+        fail.add(at, f"first argument {args[:1]} is not a subcommand ({', '.join(sorted(commands))})")
+        return {}
+    known = commands[args[0]]
+    given: dict[str, str] = {}
+    i = 1
+    while i < len(args):
+        word = args[i]
+        name, eq, value = word.partition("=")
+        option = known.get(name)
+        if option is None:
+            fail.add(at, f"{args[0]}: {name} is not an option of this subcommand")
+        elif option.flag and eq:
+            fail.add(at, f"{args[0]}: {name} is a flag and takes no value")
+        elif not option.flag and not eq:
+            if i + 1 >= len(args):
+                fail.add(at, f"{args[0]}: {name} needs a value")
+            else:
+                i += 1
+                value = args[i]
+        given[name] = value
+        for variable in re.findall(r"\$\((\w+)\)", value):
+            if variable not in env:
+                fail.add(at, f"{name}: $({variable}) is not in the container's environment")
+        i += 1
+    for option in known.values():
+        if option.required and option.name not in given and option.variable not in env:
+            fail.add(at, f"{args[0]}: the required option {option.name} is missing")
+    return given
+
+
+def script_calls(script: str, binary: str) -> list[list[str]]:
+    """The argument lists of each command line of a shell script that runs binary (up to a
+    redirection or the end of the command)."""
+    calls = []
+    for line in script.splitlines():
+        m = re.match(rf"\s*{binary}\s+([^;&|>]*)", line)
+        if m:
+            calls.append(shlex.split(m.group(1)))
+    return calls
+
+
+def container_env(container: dict[str, Any]) -> set[str]:
+    return {e["name"] for e in container.get("env", [])}
+
+
+def check_wiring(objects: list[dict[str, Any]], values: dict[str, Any], release: str, namespace: str,
+                 commands: dict[str, dict[str, dict[str, Option]]], admission_path: str, fail: Failures) -> None:
+    by_kind_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    for obj, spec in pod_specs(objects):
+        for container in spec.get("initContainers", []) + spec.get("containers", []):
+            at = f"{where(obj)} container {container['name']}"
+            binary = "kubehero-agent" if "kubehero-agent" in container["image"] else "kubehero-hub"
+            if container.get("command"):
+                script = "\n".join(container.get("args", []))
+                for call in script_calls(script, "kubehero-hub"):
+                    check_command_line(at + " (script)", call, commands["kubehero-hub"], container_env(container) | {"API_URL"}, fail)
+            else:
+                check_command_line(at, container.get("args", []), commands[binary], container_env(container), fail)
+
+    hub = next((o for o in objects if o["kind"] == "Deployment" and o["metadata"]["labels"].get("app.kubernetes.io/component") == "hub"), None)
+    if hub is not None:
+        check_hub(hub, by_kind_name, values, fail)
+    operator = next((o for o in objects if o["kind"] == "Deployment" and o["metadata"]["labels"].get("app.kubernetes.io/component") == "operator"), None)
+    webhook = next((o for o in objects if o["kind"] == "ValidatingWebhookConfiguration"), None)
+    if (operator is None) != (webhook is None):
+        fail.add("operator", "the operator Deployment and the ValidatingWebhookConfiguration must come together")
+    if operator is not None and webhook is not None:
+        check_webhook(operator, webhook, by_kind_name, values, admission_path, fail)
+
+
+def check_hub(hub: dict[str, Any], objects: dict[tuple[str, str], dict[str, Any]], values: dict[str, Any], fail: Failures) -> None:
+    at = where(hub)
+    spec = hub["spec"]["template"]["spec"]
+    container = next(c for c in spec["containers"] if c["name"] == "hub")
+    args = {a.partition("=")[0]: a.partition("=")[2] for a in container["args"][1:]}
+    data = next(v for v in spec["volumes"] if v["name"] == "data")
+    replicas = values["hub"].get("replicas")
+    pg = values["database"]["postgres"]
+    if values["database"]["type"] == "postgres":
+        if hub["spec"]["replicas"] != (2 if replicas is None else replicas):
+            fail.add(at, f"with PostgreSQL and hub.replicas={replicas} the hub must run {2 if replicas is None else replicas} replicas, not {hub['spec']['replicas']}")
+        if "persistentVolumeClaim" in data:
+            fail.add(at, "with PostgreSQL the hub is stateless: no PVC for its data dir")
+        if args.get("--database") != "$(KUBEHERO_DATABASE_URL)":
+            fail.add(at, f"with PostgreSQL the hub must get --database=$(KUBEHERO_DATABASE_URL), got {args.get('--database')}")
+        env = {e["name"]: e for e in container.get("env", [])}
+        ref = (env.get("KUBEHERO_DATABASE_URL", {}).get("valueFrom") or {}).get("secretKeyRef")
+        fullname = hub["metadata"]["name"].removesuffix("-hub")
+        want = ((f"{fullname}-db-app", "uri") if pg["cnpg"]["enabled"] else (pg["existingSecret"], "url") if pg["existingSecret"] else (f"{fullname}-database", "url"))
+        if not ref or (ref["name"], ref["key"]) != want:
+            fail.add(at, f"KUBEHERO_DATABASE_URL must come from Secret {want[0]} key {want[1]}, got {ref}")
+        elif want[0] == f"{fullname}-database" and want[1] not in objects.get(("Secret", want[0]), {}).get("stringData", {}):
+            fail.add(at, f"the chart's Secret {want[0]} with key {want[1]} is not rendered")
+        if pg["cnpg"]["enabled"] and ("Cluster", f"{fullname}-db") not in objects:
+            fail.add(at, f"database.postgres.cnpg.enabled renders no CNPG Cluster {fullname}-db")
+        if "--database-read-url" in args and "KUBEHERO_DATABASE_READ_URL" not in env:
+            fail.add(at, "--database-read-url without KUBEHERO_DATABASE_READ_URL")
+        if ("--leader-lease" not in args) or args.get("--replica-name") != "$(POD_NAME)":
+            fail.add(at, "with PostgreSQL the hub must get --leader-lease and --replica-name=$(POD_NAME)")
+    else:
+        if hub["spec"]["replicas"] != (1 if replicas is None else replicas) or hub["spec"]["strategy"]["type"] != "Recreate":
+            fail.add(at, "with SQLite the hub runs one replica (default) and is replaced, not rolled")
+        claim = (data.get("persistentVolumeClaim") or {}).get("claimName")
+        if not claim or ("PersistentVolumeClaim", claim) not in objects:
+            fail.add(at, f"with SQLite the data dir must be on the chart's PVC, got {data}")
+        if "--database" in args:
+            fail.add(at, "with SQLite the hub gets no --database")
+    # Every file the hub is told to read is on a mounted volume.
+    mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
+    for name, value in args.items():
+        if name.endswith(("-file", "-cert", "-key")) and value.startswith("/") and not any(value.startswith(m + "/") for m in mounts):
+            fail.add(at, f"{name}={value} is on no mounted volume")
+
+
+def check_webhook(operator: dict[str, Any], webhook_config: dict[str, Any], objects: dict[tuple[str, str], dict[str, Any]],
+                  values: dict[str, Any], admission_path: str, fail: Failures) -> None:
+    at = where(webhook_config)
+    spec = operator["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    args = {a.partition("=")[0]: a.partition("=")[2] for a in container["args"][1:]}
+    listen_port = int(args.get("--webhook-listen", "0.0.0.0:8443").rsplit(":", 1)[1])
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    for hook in webhook_config["webhooks"]:
+        service_ref = hook["clientConfig"]["service"]
+        service = objects.get(("Service", service_ref["name"]))
+        if service is None or service["metadata"]["namespace"] != service_ref["namespace"]:
+            fail.add(at, f"calls Service {service_ref['namespace']}/{service_ref['name']}, which is not rendered")
+            continue
+        selector = service["spec"]["selector"]
+        if any(operator["spec"]["template"]["metadata"]["labels"].get(k) != v for k, v in selector.items()):
+            fail.add(at, f"Service {service_ref['name']} does not select the operator's pods")
+        port = next((p for p in service["spec"]["ports"] if p["port"] == service_ref.get("port", 443)), None)
+        target = port and (ports.get(port["targetPort"]) if isinstance(port["targetPort"], str) else port["targetPort"])
+        if target != listen_port:
+            fail.add(at, f"Service port {service_ref.get('port', 443)} leads to container port {target}, but the operator listens on {listen_port} (--webhook-listen)")
+        if service_ref.get("path") != admission_path:
+            fail.add(at, f"path {service_ref.get('path')} is not the operator's {admission_path}")
+        if hook["failurePolicy"] != values["operator"]["webhook"]["failurePolicy"] or values["operator"]["webhook"]["failurePolicy"] == "Ignore" and hook["failurePolicy"] != "Ignore":
+            fail.add(at, f"failurePolicy {hook['failurePolicy']}")
+        if not 1 <= hook.get("timeoutSeconds", 10) <= 30:
+            fail.add(at, f"timeoutSeconds {hook.get('timeoutSeconds')} is outside 1-30")
+        excluded = {v for e in hook["namespaceSelector"].get("matchExpressions", []) if e["key"] == "kubernetes.io/metadata.name" and e["operator"] == "NotIn" for v in e["values"]}
+        if not WEBHOOK_EXCLUDED <= excluded:
+            fail.add(at, f"does not exclude {sorted(WEBHOOK_EXCLUDED - excluded)}")
+        if hook["rules"] != [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"], "scope": "Namespaced"}]:
+            fail.add(at, f"rules {hook['rules']}: the operator decides pod creations only")
+        # The serving certificate: the files given to the operator come from the Secret whose CA
+        # the API server is told to trust.
+        tls_secret = values["operator"]["webhook"]["existingSecret"] or f"{operator['metadata']['name']}-tls"
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for flag, key in (("--webhook-cert", "tls.crt"), ("--webhook-key", "tls.key")):
+            path = args.get(flag, "")
+            mount = next((m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")), None)
+            if mount is None or (volumes[mount["name"]].get("secret") or {}).get("secretName") != tls_secret or not path.endswith("/" + key):
+                fail.add(where(operator), f"{flag}={path} is not {key} of the webhook Secret {tls_secret}")
+        generated = objects.get(("Secret", tls_secret))
+        if generated is not None and hook["clientConfig"].get("caBundle") != generated["data"]["ca.crt"]:
+            fail.add(at, f"caBundle is not the CA of the Secret {tls_secret}")
+
+
+def admission_path() -> str:
+    text = (ROOT / "Sources/KubeHeroAgent/Operator/AdmissionServer.swift").read_text()
+    return re.search(r'static let path = "([^"]+)"', text).group(1)
 
 
 def describe_certificate(pem: str) -> str:
@@ -588,7 +854,11 @@ def main() -> int:
 
     chart = helm.Chart.load(str(CHART))
     exported = exported_metrics()
-    planned_used: set[str] = set()
+    commands = {binary: subcommand_options(binary) for binary in ("kubehero-hub", "kubehero-agent")}
+    for binary, expected in (("kubehero-hub", {"init", "serve", "migrate"}), ("kubehero-agent", {"run", "operator"})):
+        if not expected <= set(commands[binary]):
+            fail.add(f"Sources/{binary}", f"subcommands {sorted(commands[binary])} read, expected at least {sorted(expected)}: the check's reading of the sources is broken")
+    webhook_path = admission_path()
     skipped: dict[str, str] = {}
     validated = 0
     crd_checked = False
@@ -604,7 +874,10 @@ def main() -> int:
             airgap = get_path(scenario.values, "image.registry")
         validated += validate_kubernetes(objects, fail, skipped)
         check_containers(objects, fail, airgap)
-        check_metrics(objects, exported, fail, planned_used)
+        check_metrics(objects, exported, fail)
+        values = chart.merge_values(scenario.values)
+        check_promised_alerts(objects, values, fail)
+        check_wiring(objects, values, scenario.release, scenario.namespace, commands, webhook_path, fail)
         crd_checked = validate_budget_policies(objects, fail) or crd_checked
         kinds = sorted({o["kind"] for o in objects})
         status = "ok" if len(fail.items) == before else f"{len(fail.items) - before} problem(s)"
@@ -613,8 +886,13 @@ def main() -> int:
         fail.add("BudgetPolicy CRD", "no value set rendered it")
     for kind, reason in sorted(skipped.items()):
         print(f"skipped schema validation of {kind}: {reason}")
-    for name in sorted(planned_used):
-        print(f"planned metric used by rules: {name} ({PLANNED_METRICS[name]})")
+    for title, (values, message) in REFUSED_SCENARIOS.items():
+        try:
+            render(chart, Scenario(title, "kubehero", "kubehero-system", values))
+            fail.add(f"render [{title}]", "the chart must refuse these values")
+        except helm.HelmError as e:
+            if message not in str(e):
+                fail.add(f"render [{title}]", f"refused without naming {message}: {e}")
 
     if not args.quick:
         top_level = set(yaml.safe_load((CHART / "values.yaml").read_text()))

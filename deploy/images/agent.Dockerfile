@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# The node agent image, also the edge operator's (a mode of the same executable, planned in
-# issue 8). Build from the repository root (there is no Docker engine on the dev machines, so
+# The node agent image, also the edge operator's (`kubehero-agent operator`, a mode of the same
+# executable). Build from the repository root (there is no Docker engine on the dev machines, so
 # this file is kept simple and is not built by the tests):
 #
 #   docker build -f deploy/images/agent.Dockerfile -t ghcr.io/kubehero/kubehero-agent:0.1.0 .

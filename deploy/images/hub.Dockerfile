@@ -4,7 +4,8 @@
 # machines, so this file is kept simple and is not built by the tests):
 #
 #   docker build -f deploy/images/hub.Dockerfile -t ghcr.io/kubehero/kubehero-hub:0.1.0 .
-ARG SWIFT_VERSION=6.1
+# Package.swift needs tools 6.3.
+ARG SWIFT_VERSION=6.3
 ARG UBUNTU=noble
 
 FROM swift:${SWIFT_VERSION}-${UBUNTU} AS build

@@ -57,9 +57,19 @@ public struct HubDataDir: Sendable {
 
     /// Creates the CA, the server certificate (for `serverNames`: DNS names or IP addresses),
     /// the database and an admin token. Refuses a directory that already holds anything.
+    ///
+    /// With `pkiDir`, the CA and server certificate are taken from that directory (`ca.pem`,
+    /// `ca-key.pem`, `server.pem`, `server-key.pem`, e.g. a mounted Kubernetes Secret) instead of
+    /// being made, so that the `hub.init` audit entry names the CA the hub will really use;
+    /// `serverNames` are then the server certificate's own.
     public static func initialize(
-        path: String, serverNames: [String], apiURL: String, database: HubDatabase = .sqlite, now: Date = Date(), logger: Logger
+        path: String, serverNames: [String], apiURL: String, database: HubDatabase = .sqlite, pkiDir: String? = nil,
+        now: Date = Date(), logger: Logger
     ) async throws -> InitResult {
+        let given = try pkiDir.map(GivenPKI.init(directory:))
+        if given != nil && !serverNames.isEmpty {
+            throw Error(description: "--server-name and --pki-dir exclude each other: the server certificate in the PKI dir already names the hub")
+        }
         let dir = HubDataDir(path: path)
         if FileManager.default.fileExists(atPath: path) {
             let contents = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? ["?"]
@@ -72,12 +82,18 @@ public struct HubDataDir: Sendable {
         chmod(path, 0o700)
 
         var names = serverNames
-        if names.isEmpty { names = ["localhost", "127.0.0.1", "::1"] }
-        let dns = names.filter { !isIPAddress($0) }
-        let ips = names.filter(isIPAddress)
-
-        let ca = try CertificateAuthority.create(now: now)
-        let server = try ca.issueServerCertificate(dnsNames: dns, ipAddresses: ips, now: now)
+        let ca: CertificateAuthority
+        let server: (certificatePEM: String, privateKeyPEM: String)
+        if let given {
+            ca = given.ca
+            server = (given.serverCertificatePEM, given.serverKeyPEM)
+            names = given.serverNames
+        } else {
+            if names.isEmpty { names = ["localhost", "127.0.0.1", "::1"] }
+            ca = try CertificateAuthority.create(now: now)
+            let issued = try ca.issueServerCertificate(dnsNames: names.filter { !isIPAddress($0) }, ipAddresses: names.filter(isIPAddress), now: now)
+            server = (issued.certificatePEM, issued.privateKeyPEM)
+        }
         try write(ca.certificatePEM, to: dir.caCertificate, mode: 0o644)
         try write(ca.privateKeyPEM, to: dir.caKey, mode: 0o600)
         try write(server.certificatePEM, to: dir.serverCertificate, mode: 0o644)
@@ -150,6 +166,26 @@ public struct HubDataDir: Sendable {
             + [AuditKeys.signerPath(path), AuditKeys.verifiersPath(path), AuditKeys.hmacPath(path)]
         for file in files where !FileManager.default.fileExists(atPath: file) {
             throw Error(description: "\(file) is missing: is \(path) a hub data dir? Create one with `kubehero-hub init --data-dir \(path)`")
+        }
+    }
+
+    /// A CA and server certificate made elsewhere (`init --pki-dir`), checked before use.
+    struct GivenPKI {
+        var ca: CertificateAuthority
+        var serverCertificatePEM: String
+        var serverKeyPEM: String
+        var serverNames: [String]
+
+        init(directory: String) throws {
+            let files = HubDataDir(path: directory)
+            ca = try CertificateAuthority(certificatePEM: try files.read(files.caCertificate), privateKeyPEM: try files.read(files.caKey))
+            serverCertificatePEM = try files.read(files.serverCertificate)
+            serverKeyPEM = try files.read(files.serverKey)
+            do {
+                serverNames = try ca.serverNames(ofIssued: serverCertificatePEM)
+            } catch {
+                throw Error(description: "\(files.serverCertificate): \(error)")
+            }
         }
     }
 

@@ -143,3 +143,103 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* PostgreSQL settings the hub and the migration Job share, as YAML (fromYaml). */}}
+{{- define "kubehero.databaseSettings" -}}
+{{- $pg := .Values.database.postgres -}}
+{{- $cnpg := $pg.cnpg.enabled -}}
+cluster: {{ printf "%s-db" (include "kubehero.fullname" .) }}
+cnpg: {{ $cnpg }}
+{{- if $cnpg }}
+readURL: {{ and $pg.cnpg.readFromReplicas (gt (int $pg.cnpg.instances) 1) }}
+{{- else if $pg.existingSecret }}
+readURL: {{ $pg.existingSecretHasReadUrl }}
+{{- else }}
+readURL: {{ not (empty $pg.readUrl) }}
+{{- end }}
+tlsMode: {{ $pg.tls.mode | default (ternary "verify-full" "" $cnpg) | quote }}
+caSecret: {{ $pg.tls.caSecret | default (ternary (printf "%s-db-ca" (include "kubehero.fullname" .)) "" $cnpg) | quote }}
+clientCertSecret: {{ $pg.tls.clientCertSecret | quote }}
+{{- end -}}
+
+{{/* The database URLs as environment variables (never in the pod spec in clear). */}}
+{{- define "kubehero.databaseEnv" -}}
+{{- $db := include "kubehero.databaseSettings" . | fromYaml -}}
+{{- $secret := include "kubehero.databaseSecret" . -}}
+- name: KUBEHERO_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ ternary "uri" "url" $db.cnpg }}
+{{- if $db.readURL }}
+{{- if $db.cnpg }}
+# CloudNativePG's standbys behind its -ro service, with the app user's credentials.
+- name: KUBEHERO_DATABASE_USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: username
+- name: KUBEHERO_DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: password
+- name: KUBEHERO_DATABASE_READ_URL
+  value: {{ printf "postgresql://$(KUBEHERO_DATABASE_USER):$(KUBEHERO_DATABASE_PASSWORD)@%s-ro.%s:5432/kubehero" $db.cluster .Release.Namespace | quote }}
+{{- else }}
+- name: KUBEHERO_DATABASE_READ_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: readUrl
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* TLS flags to the database: (dict "root" $ "client" true) - `migrate` takes no client certificate. */}}
+{{- define "kubehero.databaseTLSArgs" -}}
+{{- $db := include "kubehero.databaseSettings" .root | fromYaml -}}
+{{- with $db.tlsMode }}
+- --database-tls={{ . }}
+{{- end }}
+{{- if $db.caSecret }}
+- --database-ca-file=/etc/kubehero/db-ca/ca.crt
+{{- end }}
+{{- if and .client $db.clientCertSecret }}
+- --database-cert=/etc/kubehero/db-client/tls.crt
+- --database-key=/etc/kubehero/db-client/tls.key
+{{- end }}
+{{- end -}}
+
+{{- define "kubehero.databaseTLSMounts" -}}
+{{- $db := include "kubehero.databaseSettings" . | fromYaml -}}
+{{- if $db.caSecret }}
+- name: db-ca
+  mountPath: /etc/kubehero/db-ca
+  readOnly: true
+{{- end }}
+{{- if $db.clientCertSecret }}
+- name: db-client
+  mountPath: /etc/kubehero/db-client
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "kubehero.databaseTLSVolumes" -}}
+{{- $db := include "kubehero.databaseSettings" . | fromYaml -}}
+{{- if $db.caSecret }}
+# Only the CA certificate (CloudNativePG's CA Secret also holds the CA's key).
+- name: db-ca
+  secret:
+    secretName: {{ $db.caSecret }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- if $db.clientCertSecret }}
+- name: db-client
+  secret:
+    secretName: {{ $db.clientCertSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- end -}}
