@@ -11,3 +11,24 @@ public protocol LeaseStore: Sendable {
     /// Who holds the lease now, if anyone whose lease has not expired.
     func leaseHolder(name: String) async throws -> String?
 }
+
+/// How busy a store's connection pool is, for `/metrics`.
+public struct ConnectionPoolUsage: Sendable, Hashable {
+    /// `primary` or `replica`.
+    public var pool: String
+    /// Calls using a connection or waiting for one.
+    public var inFlight: Int
+    /// The pool's size: past it, calls wait.
+    public var maximum: Int
+
+    public init(pool: String, inFlight: Int, maximum: Int) {
+        self.pool = pool
+        self.inFlight = inFlight
+        self.maximum = maximum
+    }
+}
+
+/// A store that keeps connection pools (PostgreSQL); SQLite has none.
+public protocol ConnectionPoolReporting: Sendable {
+    var connectionPools: [ConnectionPoolUsage] { get }
+}

@@ -24,7 +24,7 @@ import Foundation
 /// let outcomes = try await store.ingest(records)
 /// try await store.close()
 /// ```
-public final class PostgresStore: HubStore {
+public final class PostgresStore: HubStore, ConnectionPoolReporting {
     /// Where the database is, without the password: for messages.
     public let location: String
     let writer: PostgresClient
@@ -38,6 +38,11 @@ public final class PostgresStore: HubStore {
     /// task is not detached from that lifetime: `close()` cancels it and waits for it to end.
     private let pools: Task<Void, Never>
     private let closed = Atomic<Bool>(false)
+    /// Calls using or waiting for a connection, per pool, and the pools' sizes (`/metrics`).
+    private let writerInFlight = Atomic<Int>(0)
+    private let readerInFlight = Atomic<Int>(0)
+    private let writerMaximum: Int
+    private let readerMaximum: Int?
     /// Container ids and labels known to be in `containers`; only committed entries are added.
     let containers = Mutex(ContainerCache())
     /// Partitions known to exist (by table name).
@@ -46,11 +51,16 @@ public final class PostgresStore: HubStore {
     /// The schema version this program creates and understands.
     public static var schemaVersion: Int { PostgresSchema.latestVersion }
 
-    private init(location: String, writer: PostgresClient, reader: PostgresClient, pools: Task<Void, Never>, logger: Logger) {
+    private init(
+        location: String, writer: PostgresClient, reader: PostgresClient, pools: Task<Void, Never>,
+        maximums: (writer: Int, reader: Int?), logger: Logger
+    ) {
         self.location = location
         self.writer = writer
         self.reader = reader
         self.pools = pools
+        self.writerMaximum = maximums.writer
+        self.readerMaximum = maximums.reader
         self.logger = logger
     }
 
@@ -100,7 +110,9 @@ public final class PostgresStore: HubStore {
             await pools.value
             throw Self.storeError(error, location: location, doing: "opening the database")
         }
-        let store = PostgresStore(location: location, writer: writer, reader: reader, pools: pools, logger: logger)
+        let store = PostgresStore(
+            location: location, writer: writer, reader: reader, pools: pools,
+            maximums: (configuration.maximumConnections, readReplica?.maximumConnections), logger: logger)
         do {
             try await store.loadPartitions()
             try await store.createPartitionsAhead()
@@ -122,6 +134,16 @@ public final class PostgresStore: HubStore {
 
     // MARK: Connections
 
+    /// Calls using or waiting for a connection, per pool: `primary`, and `replica` when reads
+    /// go to a read replica. A pool whose calls reach its size makes the next ones wait.
+    public var connectionPools: [ConnectionPoolUsage] {
+        var pools = [ConnectionPoolUsage(pool: "primary", inFlight: writerInFlight.load(ordering: .relaxed), maximum: writerMaximum)]
+        if let readerMaximum {
+            pools.append(ConnectionPoolUsage(pool: "replica", inFlight: readerInFlight.load(ordering: .relaxed), maximum: readerMaximum))
+        }
+        return pools
+    }
+
     private func checkOpen() throws {
         if closed.load(ordering: .acquiring) { throw StoreError(.backend, "the PostgreSQL store at \(location) is closed") }
     }
@@ -130,6 +152,8 @@ public final class PostgresStore: HubStore {
     func write<T: Sendable>(_ what: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         try checkOpen()
         do {
+            writerInFlight.add(1, ordering: .relaxed)
+            defer { writerInFlight.subtract(1, ordering: .relaxed) }
             return try await writer.withConnection { connection in
                 try await connection.query("BEGIN", logger: logger)
                 do {
@@ -158,6 +182,9 @@ public final class PostgresStore: HubStore {
 
     private func rows(on client: PostgresClient, _ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
         try checkOpen()
+        let primary = client === writer
+        if primary { writerInFlight.add(1, ordering: .relaxed) } else { readerInFlight.add(1, ordering: .relaxed) }
+        defer { if primary { writerInFlight.subtract(1, ordering: .relaxed) } else { readerInFlight.subtract(1, ordering: .relaxed) } }
         do {
             return try await client.query(query, logger: logger).collect()
         } catch {

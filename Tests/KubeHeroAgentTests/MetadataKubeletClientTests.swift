@@ -167,7 +167,10 @@ struct MetadataKubeletClientTests {
         let url = "https://127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
         // A refusal is immediate, but a machine busy with every other suite can stall the event
         // loop past the 2 s default, and the connect timer then fires first: give it room.
+        let started = ContinuousClock.now
         let error = try await Self.fetchError(.init(baseURL: url, tokenFile: nil, caFile: nil, connectTimeout: .seconds(30)))
+        // Not retried until the 10 s deadline: a refusal is an answer.
+        #expect(ContinuousClock.now - started < .seconds(10))
         #expect(error.code == .unreachable)
         #expect(error.description == "kubelet unreachable at \(url)/pods: connection refused (is the kubelet listening there? its port is 10250)")
     }

@@ -127,11 +127,15 @@ public struct KubeletClient: PodListFetcher, AsyncShutdown {
         } else if configuration.tokenFile != nil {
             logger.warning("sending the service-account token to the kubelet over plain HTTP", metadata: ["kubelet": "\(endpoint)"])
         }
-        let clientConfiguration = HTTPClient.Configuration(
+        var clientConfiguration = HTTPClient.Configuration(
             tlsConfiguration: tls,
             redirectConfiguration: .disallow,
             timeout: .init(connect: TimeAmount(configuration.connectTimeout), read: TimeAmount(configuration.timeout))
         )
+        // A refused or failed connection fails the request at once, naming why, instead of being
+        // retried with backoff until the deadline: every caller (the pod list, the Node object,
+        // claims, the node list) asks again on its own schedule and keeps what it had meanwhile.
+        clientConfiguration.connectionPool.retryConnectionEstablishment = false
         self.configuration = configuration
         self.endpoint = endpoint
         self.base = base

@@ -64,6 +64,7 @@ public func buildRouter(_ hub: HubServices) -> Router<HubRequestContext> {
         var text = hub.metrics.render(connectedAgents: connected, lastBatchAgeSeconds: ages) + (try await auditMetrics(hub, now: now))
             + leaderMetrics(hub.leadership)
         if let engine = hub.policies { text += try await policyMetrics(hub, engine) }
+        if let pools = hub.store as? any ConnectionPoolReporting { text += poolMetrics(pools.connectionPools) }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
@@ -87,6 +88,22 @@ func leaderMetrics(_ leadership: any Leadership) -> String {
     kubehero_hub_leader{replica="\(leadership.holder)"} \(leadership.isLeader ? 1 : 0)
 
     """
+}
+
+/// The database pools' gauges (PostgreSQL): calls using or waiting for a connection, and the
+/// pools' sizes. In flight at the size means calls are queueing for connections.
+func poolMetrics(_ pools: [ConnectionPoolUsage]) -> String {
+    var lines = [
+        "# HELP kubehero_db_pool_requests_in_flight Store calls using or waiting for a database connection, per pool.",
+        "# TYPE kubehero_db_pool_requests_in_flight gauge",
+    ]
+    lines += pools.map { "kubehero_db_pool_requests_in_flight{pool=\"\($0.pool)\"} \($0.inFlight)" }
+    lines += [
+        "# HELP kubehero_db_pool_connections_max Connections each database pool opens at most (pool_max).",
+        "# TYPE kubehero_db_pool_connections_max gauge",
+    ]
+    lines += pools.map { "kubehero_db_pool_connections_max{pool=\"\($0.pool)\"} \($0.maximum)" }
+    return lines.joined(separator: "\n") + "\n"
 }
 
 /// The audit log's gauges: size, newest checkpoint, and whether the log agrees with it.
