@@ -186,6 +186,12 @@ enum Schema {
                 acked_at INTEGER NOT NULL
             ) STRICT, WITHOUT ROWID;
             """),
+        // What a cost query by namespace or cluster reads instead of every container's hour rows
+        // (NamespaceRollup); back-filled here from the hour rows the database already holds.
+        Migration(version: 6, summary: "per-(hour, cluster, namespace) rollup of the hour rows", sql: """
+            \(NamespaceRollup.createSQL(integer: "INTEGER", text: "TEXT", options: "STRICT, WITHOUT ROWID"));
+            \(NamespaceRollup.fillSQL(integer: ""));
+            """),
     ]
 
     /// One usage table of migration 1 (minute and hour rows have the same shape). Frozen with it.
