@@ -22,7 +22,10 @@ enum RollupChecks {
         },
         StoreConformanceCheck("namespace rollup: hour retention removes the same hours from it; minute retention leaves it") { store in
             try await RollupWorld.ingest(into: store, seed: 3)
-            // Not aligned to the hour: hour rows (and the rollup's) that start before it go.
+            // Not aligned to the hour: hour rows (and the rollup's) that start before it go. The
+            // first cut keeps one hour of the fleet's first day (t0 is 22:00 UTC), the second none.
+            _ = try await store.deleteRows(resolution: .hour, beforeMillis: Fixture.t0 + 30 * 60_000)
+            try await RollupWorld.expectRollupAgrees(store, "after deleting hour rows within a day")
             _ = try await store.deleteRows(resolution: .hour, beforeMillis: Fixture.t0 + Fixture.hour + 30 * 60_000)
             try await RollupWorld.expectRollupAgrees(store, "after deleting hour rows")
             _ = try await store.deleteRows(resolution: .minute, beforeMillis: Fixture.t0 + 3 * Fixture.hour)
@@ -120,10 +123,16 @@ public enum RollupWorld {
     /// Every cost query the rollup answers over the fleet's hours, with its filters and ranges.
     public static var queries: [CostQuery] {
         let t0 = Fixture.t0, hour = Fixture.hour
+        // t0 is 22:00 UTC: the fleet's hours are the last two of one day and the first three of
+        // the next, so that ranges take whole days from the day rollup and hours around them.
         let ranges = [
             (t0, t0 + hours * hour), (t0 + hour, t0 + 3 * hour),
             // Not aligned: hour rows are taken by their start, either way.
             (t0 + 17 * 60_000, t0 + 3 * hour + 5 * 60_000), (t0 - 24 * hour, t0 + 24 * hour), (t0 + 2 * hour, t0 + 2 * hour),
+            // Both days whole; the second day whole and aligned; the second day and the first's last hour.
+            (t0 - 24 * hour, t0 + 48 * hour), (t0 + 2 * hour, t0 + 26 * hour), (t0 + hour - 1, t0 + 26 * hour + 1),
+            // The first day's last hour whole in a range ending inside it.
+            (t0 - 22 * hour, t0 + 90 * 60_000),
         ]
         let filters = [
             RowFilter(), RowFilter(cluster: "prod"), RowFilter(namespace: "payments"), RowFilter(namespace: IdleIdentity.name),

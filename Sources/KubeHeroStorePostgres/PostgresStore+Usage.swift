@@ -35,14 +35,16 @@ extension PostgresStore {
     // MARK: Queries
 
     public func costs(_ query: CostQuery) async throws -> [CostGroup] {
+        if NamespaceRollup.answers(query) {
+            let statement = NamespaceRollup.costsSQL(query, parameter: { "$\($0)" }, integer: "::bigint", collation: " COLLATE \"C\"")
+            var bindings = PostgresBindings()
+            for value in statement.integers { bindings.append(value) }
+            for value in statement.texts { bindings.append(value) }
+            return try await costGroups(statement.sql, bindings)
+        }
         var bindings = PostgresBindings()
         bindings.append(query.range.startUnixMillis)
         bindings.append(query.range.endUnixMillis)
-        if NamespaceRollup.answers(query) {
-            let (sql, values) = NamespaceRollup.costsSQL(query, parameter: { "$\($0)" }, integer: "::bigint", collation: " COLLATE \"C\"")
-            for value in values { bindings.append(value) }
-            return try await costGroups(sql, bindings)
-        }
         let groupName = query.aggregation.groupNameSQL { key in
             bindings.append(key)
             return "coalesce(c.labels ->> $3, '\(unlabelledGroup)')"
@@ -141,6 +143,12 @@ extension PostgresStore {
             } else {
                 // The rollup's rows have the hour rows' starts: the same cut keeps the two equal.
                 dropped += try await Self.deleteBefore(beforeMillis, in: .namespaceHour, db: db, logger: logger).dropped
+                dropped += try await Self.deleteBefore(beforeMillis, in: .namespaceDay, db: db, logger: logger).dropped
+                for sql in NamespaceRollup.dayRetentionSQL(cut: "$1::bigint", integer: "::bigint") {
+                    var bindings = PostgresBindings()
+                    bindings.append(beforeMillis)
+                    try await db.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+                }
             }
             return (count, dropped)
         }
@@ -213,6 +221,7 @@ struct IngestPlan: Sendable, CustomStringConvertible {
                 need(.usageMinute, row.startMillis)
                 need(.usageHour, alignedDown(row.startMillis, to: Resolution.hour.millis))
                 need(.namespaceHour, alignedDown(row.startMillis, to: Resolution.hour.millis))
+                need(.namespaceDay, NamespaceRollup.dayStart(row.startMillis))
             }
             for minute in record.nodeMinutes { need(.nodeMinutes, minute.startMillis) }
         }
@@ -398,20 +407,20 @@ enum UsageWriter {
 
     private static func add(_ rollup: NamespaceRollup.Sums, _ db: PostgresConnection, logger: Logger) async throws {
         if rollup.isEmpty { return }
-        let sums = rollup.sorted
-        var bindings = PostgresBindings()
-        bindings.append(sums.map(\.slot.start))
-        bindings.append(sums.map(\.slot.cluster))
-        bindings.append(sums.map(\.slot.namespace))
-        for column in UsageFields.names.indices { bindings.append(sums.map { $0.values[column] }) }
-        let names = UsageFields.names
-        let table = NamespaceRollup.table
-        let sql = """
-            INSERT INTO \(table) (start, cluster, namespace, \(names.joined(separator: ", ")))
-            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], \((4...(names.count + 3)).map { "$\($0)::bigint[]" }.joined(separator: ", ")))
-            ON CONFLICT (start, cluster, namespace) DO UPDATE SET \(names.map { "\($0) = \(table).\($0) + excluded.\($0)" }.joined(separator: ", "))
-            """
-        try await db.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        for (table, sums) in rollup.sorted {
+            var bindings = PostgresBindings()
+            bindings.append(sums.map(\.slot.start))
+            bindings.append(sums.map(\.slot.cluster))
+            bindings.append(sums.map(\.slot.namespace))
+            for column in UsageFields.names.indices { bindings.append(sums.map { $0.values[column] }) }
+            let names = UsageFields.names
+            let sql = """
+                INSERT INTO \(table) (start, cluster, namespace, \(names.joined(separator: ", ")))
+                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], \((4...(names.count + 3)).map { "$\($0)::bigint[]" }.joined(separator: ", ")))
+                ON CONFLICT (start, cluster, namespace) DO UPDATE SET \(names.map { "\($0) = \(table).\($0) + excluded.\($0)" }.joined(separator: ", "))
+                """
+            try await db.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        }
     }
 
     private static func add<Slot: Hashable>(_ values: [Int64], to sums: inout [Slot: [Int64]], at slot: Slot) throws {

@@ -22,8 +22,8 @@ extension SQLiteStore {
 
     public func costs(_ query: CostQuery) async throws -> [CostGroup] {
         if NamespaceRollup.answers(query) {
-            let (sql, values) = NamespaceRollup.costsSQL(query, parameter: { "?\($0)" }, integer: "", collation: "")
-            return try await costGroups(sql, [.integer(query.range.startUnixMillis), .integer(query.range.endUnixMillis)] + values.map { .text($0) })
+            let statement = NamespaceRollup.costsSQL(query, parameter: { "?\($0)" }, integer: "", collation: "")
+            return try await costGroups(statement.sql, statement.integers.map { .integer($0) } + statement.texts.map { .text($0) })
         }
         var bindings: [SQLiteValue] = [.integer(query.range.startUnixMillis), .integer(query.range.endUnixMillis)]
         let groupName = query.aggregation.groupNameSQL { key in
@@ -121,7 +121,10 @@ extension SQLiteStore {
         try await write { db in
             if resolution == .minute { try db.run("DELETE FROM node_minutes WHERE start < ?1", [.integer(beforeMillis)]) }
             // The rollup's rows have the hour rows' starts: the same cut keeps the two equal.
-            if resolution == .hour { try db.run("DELETE FROM \(NamespaceRollup.table) WHERE start < ?1", [.integer(beforeMillis)]) }
+            if resolution == .hour {
+                try db.run("DELETE FROM \(NamespaceRollup.table) WHERE start < ?1", [.integer(beforeMillis)])
+                for sql in NamespaceRollup.dayRetentionSQL(cut: "?1", integer: "") { try db.run(sql, [.integer(beforeMillis)]) }
+            }
             return try db.run("DELETE FROM \(resolution.table) WHERE start < ?1", [.integer(beforeMillis)])
         }
     }
@@ -252,7 +255,9 @@ struct IngestTransaction {
         """
     static let addMinute = UsageColumns.addSQL(into: Resolution.minute.table)
     static let addHour = UsageColumns.addSQL(into: Resolution.hour.table)
-    static let addRollup = UsageColumns.addSQL(into: NamespaceRollup.table, keys: ["start", "cluster", "namespace"], primaryKey: ["start", "cluster", "namespace"])
+    static func addRollup(_ table: String) -> String {
+        UsageColumns.addSQL(into: table, keys: ["start", "cluster", "namespace"], primaryKey: ["start", "cluster", "namespace"])
+    }
 
     /// Stores each record not stored before; `learned` gets every container id it looked up.
     func run(_ records: [IngestRecord], learned: inout [ContainerKey: KnownContainer]) throws -> [IngestOutcome] {
@@ -349,14 +354,16 @@ struct IngestTransaction {
     /// Adds `rollup`'s sums to the namespace rollup; `what` names the change in an error.
     func write(_ rollup: NamespaceRollup.Sums, what: String) throws {
         if rollup.isEmpty { return }
-        let statement = try session.db.statement(Self.addRollup)
         do {
-            for (slot, values) in rollup.sorted {
-                try statement.bind(slot.start, at: 1)
-                try statement.bind(slot.cluster, at: 2)
-                try statement.bind(slot.namespace, at: 3)
-                for (i, value) in values.enumerated() { try statement.bind(value, at: Int32(i + 4)) }
-                try statement.execute()
+            for (table, sums) in rollup.sorted {
+                let statement = try session.db.statement(Self.addRollup(table))
+                for (slot, values) in sums {
+                    try statement.bind(slot.start, at: 1)
+                    try statement.bind(slot.cluster, at: 2)
+                    try statement.bind(slot.namespace, at: 3)
+                    for (i, value) in values.enumerated() { try statement.bind(value, at: Int32(i + 4)) }
+                    try statement.execute()
+                }
             }
         } catch var error as SQLiteError {
             let overflow = error.resultCode == SQLiteError.constraintDatatype ? "a namespace's hourly sum leaves the Int64 range: " : ""

@@ -36,7 +36,7 @@ struct PostgresNamespaceRollupTests {
             let expected = try await RollupWorld.answers(store)
             try await store.close()
             // The database as it was before the migration that adds the rollup.
-            try await TestPostgres.run("DROP TABLE \(NamespaceRollup.table)", in: name)
+            try await TestPostgres.run("DROP TABLE \(NamespaceRollup.table), \(NamespaceRollup.dayTable)", in: name)
             try await TestPostgres.run("DELETE FROM schema_migrations WHERE version = 3", in: name)
             try await RollupWorld.closing(try await PostgresStore.open(try PostgresStoreConfiguration(url: url), logger: quietLogger)) { reopened in
                 try await RollupWorld.expectRollupAgrees(reopened, answering: expected, "after the migration's back-fill")
@@ -50,6 +50,7 @@ struct PostgresNamespaceRollupTests {
             let hourPartitions = try await partitions("usage_hour")
             #expect(!hourPartitions.isEmpty)
             #expect(try await partitions(NamespaceRollup.table) == hourPartitions)
+            #expect(try await partitions(NamespaceRollup.dayTable) == hourPartitions)
         }
     }
 }

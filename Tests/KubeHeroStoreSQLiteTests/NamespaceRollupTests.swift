@@ -33,7 +33,7 @@ struct SQLiteNamespaceRollupTests {
             try await store.close()
             // The database as it was before the migration that adds the rollup.
             try withRawDatabase(path) { db in
-                try db.exec("DROP TABLE \(NamespaceRollup.table); DELETE FROM schema_migrations WHERE version = 6")
+                try db.exec("DROP TABLE \(NamespaceRollup.table); DROP TABLE \(NamespaceRollup.dayTable); DELETE FROM schema_migrations WHERE version = 6")
             }
             try await RollupWorld.closing(try await SQLiteStore.open(path: path)) { reopened in
                 try await RollupWorld.expectRollupAgrees(reopened, answering: expected, "after the migration's back-fill")
