@@ -366,7 +366,7 @@ struct IngestTransaction {
                 }
             }
         } catch var error as SQLiteError {
-            let overflow = error.resultCode == SQLiteError.constraintDatatype ? "a namespace's hourly sum leaves the Int64 range: " : ""
+            let overflow = error.resultCode == SQLiteError.constraintDatatype ? "a namespace's hourly or daily sum leaves the Int64 range: " : ""
             error.message = "\(what): \(overflow)\(error.message)"
             throw error
         }
