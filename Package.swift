@@ -414,7 +414,8 @@ let package = Package(
             name: "KubeHeroHubTests",
             dependencies: [
                 "KubeHeroHub", "KubeHeroCLI", "KubeHeroIngestClient", "KubeHeroWire", "KubeHeroPKI",
-                "KubeHeroCore", "KubeHeroStore", "KubeHeroStoreSQLite", "KubeHeroStorePostgres", "KubeHeroPricing", "KubeHeroTestSupport", "KubeHeroPolicy", "KubeHeroAudit",
+                "KubeHeroCore", "KubeHeroStore", "KubeHeroStoreSQLite", "KubeHeroStorePostgres", "KubeHeroStoreConformance", "KubeHeroPricing", "KubeHeroTestSupport",
+                "KubeHeroPolicy", "KubeHeroAudit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

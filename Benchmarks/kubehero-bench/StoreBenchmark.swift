@@ -11,7 +11,9 @@ import PostgresNIO
 /// `kubehero-bench store`: the two backends side by side in one run, in-process, on the same
 /// rows. Ingest: the same batches through `SQLiteStore.ingest` and `PostgresStore.ingest`, and
 /// the same minute rows bulk-loaded with PostgreSQL's COPY (the physical limit), with ratios.
-/// Query: the `/v1/costs` query by namespace over 30 days of hour rows of a cluster.
+/// Query: the `/v1/costs` query by namespace over 30 days of hour rows of a cluster, answered
+/// from the namespace rollup (filled by its migrations' back-fill statements) and checked
+/// against the per-container hour rows and across the backends.
 struct StoreBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store",
@@ -235,10 +237,13 @@ struct StoreBenchmark: AsyncParsableCommand {
             WITH RECURSIVE hs(h) AS (SELECT 0 UNION ALL SELECT h + 1 FROM hs WHERE h < \(hours - 1)),
                 s(c) AS (SELECT 0 UNION ALL SELECT c + 1 FROM s WHERE c < \(queryContainers - 1))
             INSERT INTO usage_hour (\(columns)) SELECT \(values) FROM hs, s ORDER BY h, c;
+            DELETE FROM \(NamespaceRollup.table);
+            DELETE FROM \(NamespaceRollup.dayTable);
+            \(NamespaceRollup.fillSQL(integer: "").map { $0 + ";" }.joined(separator: "\n"))
             COMMIT;
             """
         try Self.sqlite3(sqlitePath, sqliteScript)
-        print("  SQLite: loaded in \(String(format: "%.1f", Self.seconds(clock.now - start))) s (sqlite3)")
+        print("  SQLite: loaded in \(String(format: "%.1f", Self.seconds(clock.now - start))) s (sqlite3; the namespace rollup by the migration's back-fill statement)")
         start = clock.now
         // Container ids: the seed container is 1, the bulk ones 2, 3, ... (`c + 2`) in both.
         try await Self.admin(postgres, String(format: containersSQL, "labels", "generate_series(0, \(queryContainers - 1)) AS c"), logger: logger)
@@ -246,12 +251,31 @@ struct StoreBenchmark: AsyncParsableCommand {
             INSERT INTO usage_hour (\(columns)) SELECT \(values)
             FROM generate_series(0, \(hours - 1)) AS h, generate_series(0, \(queryContainers - 1)) AS c ORDER BY h, c
             """, logger: logger)
+        // The seeds' rollup rows are summed again with the rest (their partitions stay).
+        for table in [NamespaceRollup.table, NamespaceRollup.dayTable] { try await Self.admin(postgres, "DELETE FROM \(table)", logger: logger) }
+        for sql in NamespaceRollup.fillSQL(integer: "::bigint") { try await Self.admin(postgres, sql, logger: logger) }
         try await Self.analyze(postgres, logger: logger)
-        print("  PostgreSQL: loaded in \(String(format: "%.1f", Self.seconds(clock.now - start))) s (INSERT ... SELECT generate_series, ANALYZE)")
+        print("  PostgreSQL: loaded in \(String(format: "%.1f", Self.seconds(clock.now - start))) s (INSERT ... SELECT generate_series, the rollup's back-fill, ANALYZE)")
 
         let reopened = try await SQLiteStore.open(path: sqlitePath, logger: logger)
+        // The window as the benchmark's rows lie (whole UTC days), and the same length from 13:00:
+        // whole days from the day rollup and the partial days' hours from the hour rollup.
+        let shifted = TimeRange(startUnixMillis: range.startUnixMillis + 13 * 3_600_000, endUnixMillis: range.endUnixMillis + 13 * 3_600_000)
+        for (label, window) in [("whole days", range), ("from 13:00", shifted)] {
+            var windowQuery = query
+            windowQuery.range = window
+            try await timeQuery(windowQuery, label: label, stores: [("SQLite", reopened), ("PostgreSQL", pg)])
+        }
+        try await reopened.close()
+        try await pg.close()
+    }
+
+    /// Times `query` on each store (`repetitions` runs after a warm-up); every answer must equal
+    /// the first store's, and each store's answer from the per-container hour rows (once).
+    func timeQuery(_ query: CostQuery, label: String, stores: [(String, any HubStore)]) async throws {
+        let clock = ContinuousClock()
         var expected: [CostGroup]?
-        for (name, store) in [("SQLite", reopened as any HubStore), ("PostgreSQL", pg as any HubStore)] {
+        for (name, store) in stores {
             var timings: [Double] = []
             _ = try await store.costs(query)  // warm the cache
             for _ in 0..<repetitions {
@@ -259,18 +283,26 @@ struct StoreBenchmark: AsyncParsableCommand {
                 let groups = try await store.costs(query)
                 timings.append(Self.seconds(clock.now - start) * 1000)
                 if let expected, groups != expected {
-                    let first = zip(groups, expected).first { $0 != $1 }.map { "\($0.0) vs SQLite's \($0.1)" } ?? "\(groups.count) vs \(expected.count) groups"
-                    throw ValidationError("\(name) answered differently from SQLite: \(first)")
+                    let first = zip(groups, expected).first { $0 != $1 }.map { "\($0.0) vs \(stores[0].0)'s \($0.1)" } ?? "\(groups.count) vs \(expected.count) groups"
+                    throw ValidationError("\(name) answered differently from \(stores[0].0): \(first)")
                 }
                 if expected == nil { expected = groups }
             }
             timings.sort()
             let p95 = timings[min(timings.count - 1, Int((Double(timings.count) * 0.95).rounded(.up)) - 1)]
-            print(String(format: "  %@ /v1/costs by namespace, %d days: p50 %.0f ms, p95 %.0f ms, max %.0f ms (%d runs, %d groups)",
-                         name, days, timings[timings.count / 2], p95, timings.last ?? 0, timings.count, expected?.count ?? 0))
+            print(String(format: "  %@ /v1/costs by namespace, %d days, %@: p50 %.1f ms, p95 %.1f ms, max %.1f ms (%d runs, %d groups)",
+                         name, days, label, timings[timings.count / 2], p95, timings.last ?? 0, timings.count, expected?.count ?? 0))
+            // The same query from every container's hour rows, once: the rollup must answer alike.
+            var reference = query
+            reference.usesRollup = false
+            let start = clock.now
+            let perContainer = try await store.costs(reference)
+            let referenceMillis = Self.seconds(clock.now - start) * 1000
+            guard perContainer == expected else {
+                throw ValidationError("\(name): the namespace rollup answered differently from the per-container rows (\(label))")
+            }
+            print(String(format: "  %@ the same from the per-container hour rows: %.0f ms (once), equal to the rollup's answer", name, referenceMillis))
         }
-        try await reopened.close()
-        try await pg.close()
     }
 
     /// Runs an SQL script with the `sqlite3` shell (Debian's sqlite3 package).

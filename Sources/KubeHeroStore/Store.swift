@@ -292,6 +292,10 @@ public struct CostQuery: Hashable, Sendable {
     public var aggregation: Aggregation
     public var filter: RowFilter
     public var resolution: Resolution
+    /// False makes a store read the per-container rows even where the namespace rollup
+    /// (`NamespaceRollup`) answers the query: the reference that the conformance suite and
+    /// `kubehero-bench store` compare the rollup's answers with. Not part of the public API.
+    package var usesRollup = true
 
     public init(range: TimeRange, aggregation: Aggregation, filter: RowFilter = RowFilter(), resolution: Resolution) {
         self.range = range

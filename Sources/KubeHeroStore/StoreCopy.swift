@@ -82,6 +82,12 @@ public enum StoreTables {
         ], key: ["id"], identity: "id"),
         StoreTable("usage_minute", integers(["container_id", "start"] + UsageFields.names), key: ["start", "container_id"]),
         StoreTable("usage_hour", integers(["container_id", "start"] + UsageFields.names), key: ["start", "container_id"]),
+    ] + [NamespaceRollup.table, NamespaceRollup.dayTable].map { name in
+        StoreTable(
+            name, [.init("start", .integer), .init("cluster", .text), .init("namespace", .text)] + integers(UsageFields.names),
+            key: ["start", "cluster", "namespace"]
+        )
+    } + [
         StoreTable("batches", [
             .init("cluster", .text), .init("agent_instance", .text), .init("seq", .integer), .init("node", .text),
         ] + integers(["received_at", "window_start", "window_end", "samples"]), key: ["cluster", "agent_instance", "seq"]),

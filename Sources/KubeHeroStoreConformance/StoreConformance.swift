@@ -37,7 +37,7 @@ public struct ConformanceFailure: Error, Hashable, Sendable, CustomStringConvert
 /// The conformance suite of `HubStore`: `SQLiteStore` passes it, and so must every other store.
 public enum StoreConformance {
     public static var checks: [StoreConformanceCheck] {
-        ClusterChecks.all + TokenChecks.all + AuditChecks.all + IngestChecks.all + QueryChecks.all + MaintenanceChecks.all + PricingChecks.all + PolicyChecks.all
+        ClusterChecks.all + TokenChecks.all + AuditChecks.all + IngestChecks.all + QueryChecks.all + MaintenanceChecks.all + PricingChecks.all + PolicyChecks.all + RollupChecks.all
     }
 }
 

@@ -15,9 +15,12 @@ struct PartitionedTable: Hashable, Sendable {
     static let day: Int64 = 86_400_000
     static let usageMinute = PartitionedTable(name: "usage_minute", spanMillis: day, ahead: 3)
     static let usageHour = PartitionedTable(name: "usage_hour", spanMillis: 7 * day, ahead: 2)
+    /// Written and deleted with the hour rows, so partitioned like them.
+    static let namespaceHour = PartitionedTable(name: NamespaceRollup.table, spanMillis: 7 * day, ahead: 2)
+    static let namespaceDay = PartitionedTable(name: NamespaceRollup.dayTable, spanMillis: 7 * day, ahead: 2)
     /// Deleted with the minute rows, so partitioned like them.
     static let nodeMinutes = PartitionedTable(name: "node_minutes", spanMillis: day, ahead: 3)
-    static let all = [usageMinute, usageHour, nodeMinutes]
+    static let all = [usageMinute, usageHour, namespaceHour, namespaceDay, nodeMinutes]
 
     static func of(_ resolution: Resolution) -> PartitionedTable { resolution == .minute ? .usageMinute : .usageHour }
 

@@ -238,6 +238,37 @@ enum PostgresSchema {
                 )
                 """,
         ]),
+        // What a cost query by namespace or cluster reads instead of every container's hour rows
+        // (NamespaceRollup), partitioned like `usage_hour` (one partition per hour partition,
+        // same bounds) and back-filled from the hour rows. Hubs of an older version do not keep
+        // it: stop them before this one starts (docs/postgres.md, "Upgrading").
+        Migration(version: 3, summary: "per-(cluster, namespace) rollups of the hour rows, by hour and by day", statements: [
+            NamespaceRollup.createSQL(NamespaceRollup.table, integer: "bigint", text: "text", options: "PARTITION BY RANGE (start)"),
+            NamespaceRollup.createSQL(NamespaceRollup.dayTable, integer: "bigint", text: "text", options: "PARTITION BY RANGE (start)"),
+            """
+                DO $$
+                DECLARE p record;
+                BEGIN
+                    FOR p IN
+                        SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
+                        FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid JOIN pg_class AS t ON t.oid = i.inhparent
+                        WHERE t.relname = 'usage_hour' AND t.relnamespace = to_regnamespace(current_schema())::oid
+                    LOOP
+                        EXECUTE format(
+                            'CREATE TABLE %I PARTITION OF \(NamespaceRollup.table) %s',
+                            '\(NamespaceRollup.table)' || substr(p.name, length('usage_hour') + 1), p.bound
+                        );
+                        EXECUTE format(
+                            'CREATE TABLE %I PARTITION OF \(NamespaceRollup.dayTable) %s',
+                            '\(NamespaceRollup.dayTable)' || substr(p.name, length('usage_hour') + 1), p.bound
+                        );
+                    END LOOP;
+                END
+                $$
+                """,
+            // Writers of hour rows wait for the back-fill, so that it sums every committed row.
+            "LOCK TABLE usage_hour IN SHARE MODE",
+        ] + NamespaceRollup.fillSQL(integer: "::bigint")),
     ]
 
     /// One usage table of migration 1 (minute and hour rows have the same shape). Frozen with it.

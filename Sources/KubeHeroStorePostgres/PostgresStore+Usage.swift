@@ -35,6 +35,13 @@ extension PostgresStore {
     // MARK: Queries
 
     public func costs(_ query: CostQuery) async throws -> [CostGroup] {
+        if NamespaceRollup.answers(query) {
+            let statement = NamespaceRollup.costsSQL(query, parameter: { "$\($0)" }, integer: "::bigint", collation: " COLLATE \"C\"")
+            var bindings = PostgresBindings()
+            for value in statement.integers { bindings.append(value) }
+            for value in statement.texts { bindings.append(value) }
+            return try await costGroups(statement.sql, bindings)
+        }
         var bindings = PostgresBindings()
         bindings.append(query.range.startUnixMillis)
         bindings.append(query.range.endUnixMillis)
@@ -60,6 +67,11 @@ extension PostgresStore {
             GROUP BY 1
             ORDER BY \(UsageFields.costNames.map { "sum(s.\($0))" }.joined(separator: " + ")) DESC, (\(groupName)) COLLATE "C"
             """
+        return try await costGroups(sql, bindings)
+    }
+
+    /// Runs a cost statement whose columns are the group's name, `UsageFields.names`, then idle.
+    private func costGroups(_ sql: String, _ bindings: PostgresBindings) async throws -> [CostGroup] {
         let rows = try await readReplica("querying costs", PostgresQuery(unsafeSQL: sql, binds: bindings))
         return try rows.map { row in
             let cells = row.makeRandomAccess()
@@ -128,6 +140,15 @@ extension PostgresStore {
             var (count, dropped) = try await Self.deleteBefore(beforeMillis, in: table, db: db, logger: logger)
             if resolution == .minute {
                 dropped += try await Self.deleteBefore(beforeMillis, in: .nodeMinutes, db: db, logger: logger).dropped
+            } else {
+                // The rollup's rows have the hour rows' starts: the same cut keeps the two equal.
+                dropped += try await Self.deleteBefore(beforeMillis, in: .namespaceHour, db: db, logger: logger).dropped
+                dropped += try await Self.deleteBefore(beforeMillis, in: .namespaceDay, db: db, logger: logger).dropped
+                for sql in NamespaceRollup.dayRetentionSQL(cut: "$1::bigint", integer: "::bigint") {
+                    var bindings = PostgresBindings()
+                    bindings.append(beforeMillis)
+                    try await db.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+                }
             }
             return (count, dropped)
         }
@@ -199,6 +220,8 @@ struct IngestPlan: Sendable, CustomStringConvertible {
             for row in record.rows {
                 need(.usageMinute, row.startMillis)
                 need(.usageHour, alignedDown(row.startMillis, to: Resolution.hour.millis))
+                need(.namespaceHour, alignedDown(row.startMillis, to: Resolution.hour.millis))
+                need(.namespaceDay, NamespaceRollup.dayStart(row.startMillis))
             }
             for minute in record.nodeMinutes { need(.nodeMinutes, minute.startMillis) }
         }
@@ -342,21 +365,26 @@ enum UsageWriter {
         return learned
     }
 
-    /// Adds every row to its minute and to its hour: summed here per (start, container) first,
-    /// since one statement may not update a row twice, then one multi-row upsert per table.
+    /// Adds every row to its minute, to its hour and to its namespace's hour (the rollup):
+    /// summed here per (start, container) or (start, cluster, namespace) first, since one
+    /// statement may not update a row twice, then one multi-row upsert per table, tables in this
+    /// order and rows sorted, so that replicas lock shared rows in one order.
     static func add(_ rows: [(UsageRow, [Int64])], ids: [ContainerKey: ContainerCache.Known], _ db: PostgresConnection, logger: Logger) async throws {
         struct Slot: Hashable, Comparable {
             var start: Int64, container: Int64
             static func < (a: Slot, b: Slot) -> Bool { (a.start, a.container) < (b.start, b.container) }
         }
         var minutes: [Slot: [Int64]] = [:], hours: [Slot: [Int64]] = [:]
+        var rollup = NamespaceRollup.Sums()
         for (row, values) in rows {
             guard let id = ids[row.key]?.id else {
                 throw StoreError(.backend, "container \(row.key) has no id after its upsert")
             }
             let minute = alignedDown(row.startMillis, to: Resolution.minute.millis)
+            let hour = alignedDown(minute, to: Resolution.hour.millis)
             try add(values, to: &minutes, at: Slot(start: minute, container: id))
-            try add(values, to: &hours, at: Slot(start: alignedDown(minute, to: Resolution.hour.millis), container: id))
+            try add(values, to: &hours, at: Slot(start: hour, container: id))
+            try rollup.add(row.key, hourStart: hour, values)
         }
         for (table, sums) in [(PartitionedTable.usageMinute.name, minutes), (PartitionedTable.usageHour.name, hours)] {
             if sums.isEmpty { continue }
@@ -371,6 +399,25 @@ enum UsageWriter {
                 INSERT INTO \(table) (container_id, start, \(names.joined(separator: ", ")))
                 SELECT * FROM unnest(\((1...(names.count + 2)).map { "$\($0)::bigint[]" }.joined(separator: ", ")))
                 ON CONFLICT (start, container_id) DO UPDATE SET \(names.map { "\($0) = \(table).\($0) + excluded.\($0)" }.joined(separator: ", "))
+                """
+            try await db.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        }
+        try await add(rollup, db, logger: logger)
+    }
+
+    private static func add(_ rollup: NamespaceRollup.Sums, _ db: PostgresConnection, logger: Logger) async throws {
+        if rollup.isEmpty { return }
+        for (table, sums) in rollup.sorted {
+            var bindings = PostgresBindings()
+            bindings.append(sums.map(\.slot.start))
+            bindings.append(sums.map(\.slot.cluster))
+            bindings.append(sums.map(\.slot.namespace))
+            for column in UsageFields.names.indices { bindings.append(sums.map { $0.values[column] }) }
+            let names = UsageFields.names
+            let sql = """
+                INSERT INTO \(table) (start, cluster, namespace, \(names.joined(separator: ", ")))
+                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], \((4...(names.count + 3)).map { "$\($0)::bigint[]" }.joined(separator: ", ")))
+                ON CONFLICT (start, cluster, namespace) DO UPDATE SET \(names.map { "\($0) = \(table).\($0) + excluded.\($0)" }.joined(separator: ", "))
                 """
             try await db.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
         }

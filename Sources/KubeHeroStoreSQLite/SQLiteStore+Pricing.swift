@@ -130,8 +130,8 @@ private struct RepriceTransaction {
             NodeMinuteColumns.read
         )
         let ingest = IngestTransaction(session: session)
-        let addMinute = try db.statement(IngestTransaction.addMinute)
-        let addHour = try db.statement(IngestTransaction.addHour)
+        let statements = try IngestTransaction.RowStatements(db)
+        var rollup = NamespaceRollup.Sums()
         let selectRows = """
             SELECT c.namespace, c.pod, c.container, c.labels_json, \(UsageColumns.names.map { "u.\($0)" }.joined(separator: ", "))
             FROM usage_minute AS u JOIN containers AS c ON c.id = u.container_id
@@ -154,8 +154,7 @@ private struct RepriceTransaction {
             after += step.after
             for adjustment in step.adjustments {
                 let id = try ingest.containerID(for: adjustment, learned: &learned)
-                try ingest.add(adjustment, containerID: id, start: minute.startMillis, with: addMinute)
-                try ingest.add(adjustment, containerID: id, start: alignedDown(minute.startMillis, to: Resolution.hour.millis), with: addHour)
+                try ingest.add(adjustment, containerID: id, minute: minute.startMillis, statements, rollup: &rollup)
                 rowCount += 1
             }
             try db.run(
@@ -163,6 +162,7 @@ private struct RepriceTransaction {
                 [.integer(minute.startMillis), .text(minute.cluster), .text(minute.node.name), .integer(priceVersion)]
             )
         }
+        try ingest.write(rollup, what: "re-pricing")
         return RepriceSummary(nodeMinutes: minutes.count, rows: rowCount, before: before, after: after)
     }
 }

@@ -21,6 +21,10 @@ extension SQLiteStore {
     // MARK: Queries
 
     public func costs(_ query: CostQuery) async throws -> [CostGroup] {
+        if NamespaceRollup.answers(query) {
+            let statement = NamespaceRollup.costsSQL(query, parameter: { "?\($0)" }, integer: "", collation: "")
+            return try await costGroups(statement.sql, statement.integers.map { .integer($0) } + statement.texts.map { .text($0) })
+        }
         var bindings: [SQLiteValue] = [.integer(query.range.startUnixMillis), .integer(query.range.endUnixMillis)]
         let groupName = query.aggregation.groupNameSQL { key in
             // Matching json_each's key (rather than building a JSON path) takes any key as it is.
@@ -43,7 +47,12 @@ extension SQLiteStore {
             GROUP BY name
             ORDER BY \(UsageColumns.costNames.map { "sum(s.\($0))" }.joined(separator: " + ")) DESC, name
             """
-        return try await read { [bindings] db in
+        return try await costGroups(sql, bindings)
+    }
+
+    /// Runs a cost statement whose columns are the group's name, `UsageColumns.names`, then idle.
+    private func costGroups(_ sql: String, _ bindings: [SQLiteValue]) async throws -> [CostGroup] {
+        try await read { db in
             try db.query(sql, bindings) { row in
                 let (usage, cost) = UsageColumns.read(row, from: 1)
                 return CostGroup(name: row.text(at: 0), usage: usage, cost: cost, idle: Money(nanoUSD: row.int64(at: Int32(UsageColumns.names.count + 1))))
@@ -111,6 +120,11 @@ extension SQLiteStore {
     public func deleteRows(resolution: Resolution, beforeMillis: Int64) async throws -> Int {
         try await write { db in
             if resolution == .minute { try db.run("DELETE FROM node_minutes WHERE start < ?1", [.integer(beforeMillis)]) }
+            // The rollup's rows have the hour rows' starts: the same cut keeps the two equal.
+            if resolution == .hour {
+                try db.run("DELETE FROM \(NamespaceRollup.table) WHERE start < ?1", [.integer(beforeMillis)])
+                for sql in NamespaceRollup.dayRetentionSQL(cut: "?1", integer: "") { try db.run(sql, [.integer(beforeMillis)]) }
+            }
             return try db.run("DELETE FROM \(resolution.table) WHERE start < ?1", [.integer(beforeMillis)])
         }
     }
@@ -206,13 +220,13 @@ enum UsageColumns {
         return (usage, cost)
     }
 
-    /// `INSERT ... ON CONFLICT DO UPDATE` that adds a row into `table`: a (container, start)
-    /// row that exists gets every value added to it.
-    static func addSQL(into table: String) -> String {
-        let parameters = (1...(names.count + 2)).map { "?\($0)" }.joined(separator: ", ")
+    /// `INSERT ... ON CONFLICT DO UPDATE` that adds a row into `table`: a row whose primary key
+    /// exists gets every value added to it. Parameters: `keys`, then `names`.
+    static func addSQL(into table: String, keys: [String] = ["container_id", "start"], primaryKey: [String] = ["start", "container_id"]) -> String {
+        let parameters = (1...(names.count + keys.count)).map { "?\($0)" }.joined(separator: ", ")
         return """
-            INSERT INTO \(table) (container_id, start, \(names.joined(separator: ", "))) VALUES (\(parameters))
-            ON CONFLICT (start, container_id) DO UPDATE SET \(names.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", "))
+            INSERT INTO \(table) (\((keys + names).joined(separator: ", "))) VALUES (\(parameters))
+            ON CONFLICT (\(primaryKey.joined(separator: ", "))) DO UPDATE SET \(names.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", "))
             """
     }
 }
@@ -241,19 +255,22 @@ struct IngestTransaction {
         """
     static let addMinute = UsageColumns.addSQL(into: Resolution.minute.table)
     static let addHour = UsageColumns.addSQL(into: Resolution.hour.table)
+    static func addRollup(_ table: String) -> String {
+        UsageColumns.addSQL(into: table, keys: ["start", "cluster", "namespace"], primaryKey: ["start", "cluster", "namespace"])
+    }
 
     /// Stores each record not stored before; `learned` gets every container id it looked up.
     func run(_ records: [IngestRecord], learned: inout [ContainerKey: KnownContainer]) throws -> [IngestOutcome] {
         let db = session.db
         let insertBatch = try db.statement(Self.insertBatch)
-        let addMinute = try db.statement(Self.addMinute)
-        let addHour = try db.statement(Self.addHour)
+        let rows = try RowStatements(db)
+        var rollup = NamespaceRollup.Sums()
         var outcomes: [IngestOutcome] = []
         outcomes.reserveCapacity(records.count)
 
         for record in records {
             do {
-                outcomes.append(try store(record, insertBatch: insertBatch, addMinute: addMinute, addHour: addHour, learned: &learned))
+                outcomes.append(try store(record, insertBatch: insertBatch, rows: rows, rollup: &rollup, learned: &learned))
             } catch var error as SQLiteError {
                 // Say which batch, and what a datatype error on a usage column means.
                 let overflow = error.resultCode == SQLiteError.constraintDatatype ? "a sum leaves the Int64 range: " : ""
@@ -263,6 +280,7 @@ struct IngestTransaction {
                 throw StoreError(error.code, "\(Self.describe(record)): \(error.message)")
             }
         }
+        try write(rollup, what: "storing \(records.count) batches")
         return outcomes
     }
 
@@ -271,7 +289,7 @@ struct IngestTransaction {
     }
 
     private func store(
-        _ record: IngestRecord, insertBatch: SQLiteStatement, addMinute: SQLiteStatement, addHour: SQLiteStatement,
+        _ record: IngestRecord, insertBatch: SQLiteStatement, rows: RowStatements, rollup: inout NamespaceRollup.Sums,
         learned: inout [ContainerKey: KnownContainer]
     ) throws -> IngestOutcome {
         let db = session.db
@@ -291,9 +309,7 @@ struct IngestTransaction {
 
         for row in record.rows {
             let containerID = try containerID(for: row, learned: &learned)
-            let minute = alignedDown(row.startMillis, to: Resolution.minute.millis)
-            try add(row, containerID: containerID, start: minute, with: addMinute)
-            try add(row, containerID: containerID, start: alignedDown(minute, to: Resolution.hour.millis), with: addHour)
+            try add(row, containerID: containerID, minute: alignedDown(row.startMillis, to: Resolution.minute.millis), rows, rollup: &rollup)
         }
 
         for minute in record.nodeMinutes {
@@ -311,11 +327,49 @@ struct IngestTransaction {
         return .committed
     }
 
-    func add(_ row: UsageRow, containerID: Int64, start: Int64, with statement: SQLiteStatement) throws {
-        try statement.bind(containerID, at: 1)
-        try statement.bind(start, at: 2)
-        try UsageColumns.bind(row.usage, row.cost, to: statement, from: 3)
-        try statement.execute()
+    /// The prepared upserts of the minute and hour rows.
+    struct RowStatements {
+        let minute: SQLiteStatement
+        let hour: SQLiteStatement
+
+        init(_ db: SQLiteConnection) throws {
+            minute = try db.statement(IngestTransaction.addMinute)
+            hour = try db.statement(IngestTransaction.addHour)
+        }
+    }
+
+    /// Adds `row` to its minute (starting at `minute`) and to its hour, and its values to
+    /// `rollup`, which `write(_:what:)` stores before the transaction commits.
+    func add(_ row: UsageRow, containerID: Int64, minute: Int64, _ statements: RowStatements, rollup: inout NamespaceRollup.Sums) throws {
+        let hour = alignedDown(minute, to: Resolution.hour.millis)
+        for (statement, start) in [(statements.minute, minute), (statements.hour, hour)] {
+            try statement.bind(containerID, at: 1)
+            try statement.bind(start, at: 2)
+            try UsageColumns.bind(row.usage, row.cost, to: statement, from: 3)
+            try statement.execute()
+        }
+        try rollup.add(row.key, hourStart: hour, UsageFields.values(row.usage, row.cost))
+    }
+
+    /// Adds `rollup`'s sums to the namespace rollup; `what` names the change in an error.
+    func write(_ rollup: NamespaceRollup.Sums, what: String) throws {
+        if rollup.isEmpty { return }
+        do {
+            for (table, sums) in rollup.sorted {
+                let statement = try session.db.statement(Self.addRollup(table))
+                for (slot, values) in sums {
+                    try statement.bind(slot.start, at: 1)
+                    try statement.bind(slot.cluster, at: 2)
+                    try statement.bind(slot.namespace, at: 3)
+                    for (i, value) in values.enumerated() { try statement.bind(value, at: Int32(i + 4)) }
+                    try statement.execute()
+                }
+            }
+        } catch var error as SQLiteError {
+            let overflow = error.resultCode == SQLiteError.constraintDatatype ? "a namespace's hourly or daily sum leaves the Int64 range: " : ""
+            error.message = "\(what): \(overflow)\(error.message)"
+            throw error
+        }
     }
 
     /// The row's container id, inserting the container or updating its labels as needed.

@@ -186,6 +186,14 @@ enum Schema {
                 acked_at INTEGER NOT NULL
             ) STRICT, WITHOUT ROWID;
             """),
+        // What a cost query by namespace or cluster reads instead of every container's hour rows
+        // (NamespaceRollup); back-filled here from the hour rows the database already holds.
+        Migration(version: 6, summary: "per-(cluster, namespace) rollups of the hour rows, by hour and by day", sql: """
+            \([NamespaceRollup.table, NamespaceRollup.dayTable].map {
+                NamespaceRollup.createSQL($0, integer: "INTEGER", text: "TEXT", options: "STRICT, WITHOUT ROWID") + ";"
+            }.joined(separator: "\n"))
+            \(NamespaceRollup.fillSQL(integer: "").map { $0 + ";" }.joined(separator: "\n"))
+            """),
     ]
 
     /// One usage table of migration 1 (minute and hour rows have the same shape). Frozen with it.

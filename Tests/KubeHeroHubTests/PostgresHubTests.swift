@@ -6,7 +6,9 @@ import KubeHeroHub
 import KubeHeroIngestClient
 import KubeHeroPolicy
 import KubeHeroStore
+import KubeHeroStoreConformance
 import KubeHeroStorePostgres
+import KubeHeroStoreSQLite
 import KubeHeroTestSupport
 import Logging
 import Testing
@@ -298,6 +300,31 @@ struct MigrateTests {
             let again = try runProduct("kubehero-hub", ["migrate", "--from", "sqlite:\(dataDir.0)/hub.sqlite", "--to", url])
             #expect(again.status != 0)
             #expect(again.stderr.contains("already holds data"), "\(again.stderr)")
+        }
+    }
+
+    @Test("the namespace rollup is copied: PostgreSQL answers by namespace and cluster as SQLite did, from the rollup and the hour rows alike")
+    func migrateCopiesTheNamespaceRollup() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kubehero-migrate-rollup-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sqlite = try await SQLiteStore.open(path: dir + "/hub.sqlite", logger: quietLogger)
+        try await RollupWorld.closing(sqlite) { source in
+            // Ingested, re-priced and cut by hour retention before the copy.
+            try await RollupWorld.ingest(into: source, seed: 31)
+            let hour: Int64 = 3_600_000
+            let t0 = try #require(RollupWorld.queries.first?.range.startUnixMillis)
+            _ = try await source.reprice(
+                range: TimeRange(startUnixMillis: t0 + hour / 2, endUnixMillis: t0 + 4 * hour), cluster: nil, priceVersion: 2,
+                using: { RollupWorld.reprice($0, $1) }, audit: { _ in [] }
+            )
+            _ = try await source.deleteRows(resolution: .hour, beforeMillis: t0 + hour)
+            let expected = try await RollupWorld.answers(source)
+            try await TestPostgres.withStore { target, _, _ in
+                let report = try await StoreMigration.copy(from: sqlite, to: target, verifierKeys: [], logger: quietLogger)
+                #expect(report.tables.contains { $0.name == NamespaceRollup.table && $0.rows > 0 }, "\(report.tables)")
+                try await RollupWorld.expectRollupAgrees(target, answering: expected, "after kubehero-hub migrate")
+            }
         }
     }
 }

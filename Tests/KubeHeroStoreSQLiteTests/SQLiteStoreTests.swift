@@ -6,7 +6,7 @@ import KubeHeroStore
 import Testing
 
 /// Opens the file directly, outside any store (tests only: this blocks the calling thread).
-private func withRawDatabase<T>(_ path: String, _ body: (SQLiteConnection) throws -> T) throws -> T {
+func withRawDatabase<T>(_ path: String, _ body: (SQLiteConnection) throws -> T) throws -> T {
     let db = try SQLiteConnection(path: path)
     defer { db.close() }
     return try body(db)

@@ -3,7 +3,9 @@ import KubeHeroStore
 
 /// Answers cost queries from the coarsest rows that give the exact answer: hourly rollups for
 /// the whole hours inside a range, 1-minute rows only for the partial hours at its ends. A
-/// day's costs then read 24 hour rows per container instead of 1,440 minute rows.
+/// day's costs then read 24 hour rows per container instead of 1,440 minute rows; by namespace
+/// or cluster, the store answers the whole hours from its namespace rollups (`NamespaceRollup`:
+/// a row per namespace and day, and per namespace and hour around the whole days).
 struct CostPlanner: Sendable {
     let store: any HubStore
 
