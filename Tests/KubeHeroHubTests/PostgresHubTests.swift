@@ -51,6 +51,10 @@ struct PostgresHubTests {
                 #expect(try await hub.hub.services.store.latestCheckpoint()?.size == UInt64(entries.count))
                 // One replica: it leads (and so signs checkpoints).
                 try await Self.waitUntil("the only replica leads", within: .seconds(20)) { hub.hub.services.leadership.isLeader }
+                // The pool's gauges, for the chart's "pool saturated" alert.
+                let metrics = try await hub.withClient { try await $0.raw(method: "GET", path: "/metrics").body }
+                #expect(metrics.contains(#"kubehero_db_pool_connections_max{pool="primary"} 20"#), "\(metrics)")
+                #expect(metrics.contains(#"kubehero_db_pool_requests_in_flight{pool="primary"} "#))
             }
         }
     }

@@ -74,6 +74,7 @@ PROMISED_COMMANDS = [
 # Alerts the chart promises (issue 9), by the part that must be on for them.
 PROMISED_ALERTS = {
     "hub": ["KubeHeroHubDown", "KubeHeroPolicyEvaluationSlow"],
+    "postgres": ["KubeHeroDatabasePoolSaturated"],
     "agent": ["KubeHeroAgentSilent", "KubeHeroAgentDown"],
 }
 # Namespaces the admission webhook must never apply to.
@@ -420,7 +421,11 @@ def check_promised_alerts(objects: list[dict[str, Any]], values: dict[str, Any],
     if not values["monitoring"]["prometheusRules"]["enabled"]:
         return
     alerts = {rule["alert"] for o in objects if o["kind"] == "PrometheusRule" for g in o["spec"]["groups"] for rule in g["rules"]}
-    parts = {"hub": values["controlPlane"]["enabled"], "agent": any(o["kind"] == "DaemonSet" for o in objects)}
+    parts = {
+        "hub": values["controlPlane"]["enabled"],
+        "postgres": values["controlPlane"]["enabled"] and values["database"]["type"] == "postgres",
+        "agent": any(o["kind"] == "DaemonSet" for o in objects),
+    }
     for part, names in PROMISED_ALERTS.items():
         for name in names:
             if parts[part] and name not in alerts:
