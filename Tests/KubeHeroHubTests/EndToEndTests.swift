@@ -59,7 +59,7 @@ struct EndToEndTests {
             #expect(reply == .ack(agentInstanceID: "agent-1", sequence: 1, duplicate: false))
 
             let env = ["KUBEHERO_HUB": hub.apiURL, "KUBEHERO_TOKEN": hub.adminToken, "KUBEHERO_CA_FILE": hub.caFile]
-            let json = try runProduct("kubehero", ["cost", "--window", "24h", "--aggregate", "namespace", "-o", "json"], environment: env)
+            let json = try await runProductDetached("kubehero", ["cost", "--window", "24h", "--aggregate", "namespace", "-o", "json"], environment: env)
             #expect(json.status == 0, "kubehero cost failed: \(json.stderr)")
             let response = try JSONDecoder().decode(CostsResponse.self, from: Data(json.stdout.utf8))
             let groups = Dictionary(uniqueKeysWithValues: response.steps[0].groups.map { ($0.name, $0) })
@@ -73,12 +73,12 @@ struct EndToEndTests {
             #expect(groups["payments"]?.idleCostNanoUSD == 0)
             #expect(response.steps[0].groups.map(\.name) == ["payments", "__idle__", "search"], "sorted by cost, most expensive first")
 
-            let table = try runProduct("kubehero", ["cost", "--window", "24h", "--aggregate", "namespace"], environment: env)
+            let table = try await runProductDetached("kubehero", ["cost", "--window", "24h", "--aggregate", "namespace"], environment: env)
             #expect(table.status == 0, "kubehero cost failed: \(table.stderr)")
             #expect(table.stdout.contains("payments"))
             #expect(table.stdout.contains("$0.0104"), "table shows the payments total: \(table.stdout)")
 
-            let byCluster = try runProduct("kubehero", ["cost", "--window", "24h", "--aggregate", "cluster", "-o", "json"], environment: env)
+            let byCluster = try await runProductDetached("kubehero", ["cost", "--window", "24h", "--aggregate", "cluster", "-o", "json"], environment: env)
             let clusters = try JSONDecoder().decode(CostsResponse.self, from: Data(byCluster.stdout.utf8))
             #expect(clusters.steps[0].groups.map(\.name) == ["prod-us-east-1"])
             // Allocated + idle is the node's price for the minute, plus egress.

@@ -270,7 +270,7 @@ struct MigrateTests {
         }
 
         try await TestPostgres.withDatabase { url, _ in
-            let migrated = try runProduct("kubehero-hub", ["migrate", "--from", "sqlite:\(dataDir.0)/hub.sqlite", "--to", url])
+            let migrated = try await runProductDetached("kubehero-hub", ["migrate", "--from", "sqlite:\(dataDir.0)/hub.sqlite", "--to", url])
             #expect(migrated.status == 0, "migrate failed: \(migrated.stderr)")
             #expect(migrated.stdout.contains("copied usage_minute: "), "\(migrated.stdout)")
             #expect(migrated.stdout.contains("audit log verified"), "\(migrated.stdout)")
@@ -301,7 +301,7 @@ struct MigrateTests {
                 #expect(verification.verifiedSize == verification.entries)
             }
             // A second migration into the now non-empty database is refused.
-            let again = try runProduct("kubehero-hub", ["migrate", "--from", "sqlite:\(dataDir.0)/hub.sqlite", "--to", url])
+            let again = try await runProductDetached("kubehero-hub", ["migrate", "--from", "sqlite:\(dataDir.0)/hub.sqlite", "--to", url])
             #expect(again.status != 0)
             #expect(again.stderr.contains("already holds data"), "\(again.stderr)")
         }

@@ -41,22 +41,27 @@ struct MotoServer {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        defer {
-            stop(process)
-            try? handle.close()
-            try? FileManager.default.removeItem(atPath: log)
+        let result: Result<R, any Error>
+        do {
+            try await waitUntilListening(port: port, process: process, log: log)
+            let credentials = try await makeAccessKey(endpoint: "http://127.0.0.1:\(port)")
+            result = .success(try await body(MotoServer(process: process, port: port, credentials: credentials, log: log)))
+        } catch {
+            result = .failure(error)
         }
-        try await waitUntilListening(port: port, process: process, log: log)
-        let credentials = try await makeAccessKey(endpoint: "http://127.0.0.1:\(port)")
-        return try await body(MotoServer(process: process, port: port, credentials: credentials, log: log))
+        await stop(process)
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: log)
+        return try result.get()
     }
 
     /// SIGTERM, then SIGKILL if it is still there after 5 s.
-    static func stop(_ process: Process) {
+    static func stop(_ process: Process) async {
         guard process.isRunning else { return }
         process.terminate()
+        // Waiting without blocking a cooperative thread: the other suites' hubs need them.
         let deadline = Date().addingTimeInterval(5)
-        while process.isRunning, Date() < deadline { usleep(50_000) }
+        while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }

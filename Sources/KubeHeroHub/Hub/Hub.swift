@@ -209,13 +209,16 @@ public final class Hub: Sendable {
         let checkpoints = CheckpointService(log: services.audit, interval: options.settings.checkpointInterval, now: services.now, logger: logger)
         let readiness = ReadinessService(grpc: grpc, ready: ready, apiHost: options.apiHost, ingestHost: options.ingestHost, logger: logger)
         let leadership = services.leadership
-        // The lease first: services shut down in reverse order, so it is given up last, after
-        // the single-writer jobs stopped.
-        var members: [ServiceGroupConfiguration.ServiceConfiguration] = leaderLease.map { [.init(service: $0)] } ?? []
-        members += [
+        // Services shut down in reverse order: the single-writer jobs (after the lease) stop
+        // first, then the lease is given up, so that another replica leads while this one's
+        // listeners and committer still drain.
+        var members: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: committer),
             .init(service: IngestServerService(server: grpc, registry: services.registry)),
             .init(service: api),
+        ]
+        if let leaderLease { members.append(.init(service: leaderLease)) }
+        members += [
             // Single-writer jobs: on the leader only.
             .init(service: LeaderOnlyService(leadership: leadership, inner: retention)),
             .init(service: LeaderOnlyService(leadership: leadership, inner: checkpoints)),
