@@ -11,4 +11,4 @@ swift build --build-tests
 # KUBEHERO_TEST_POSTGRES_URL), stopped and deleted when the tests end.
 eval "$(bash scripts/postgres.sh start)"
 trap 'bash scripts/postgres.sh stop' EXIT
-swift test --skip-build --experimental-maximum-parallelization-width "${KUBEHERO_TEST_WIDTH:-8}" "$@"
+swift test --skip-build --experimental-maximum-parallelization-width "${KUBEHERO_TEST_WIDTH:-4}" "$@"

@@ -64,12 +64,12 @@ struct AgentEndToEndTests {
 
     // MARK: 1
 
-    @Test("CPU and memory the hub stores equal the cgroups' own counters over the agent's span", .timeLimit(.minutes(1)))
+    @Test("CPU and memory the hub stores equal the cgroups' own counters over the agent's span", .timeLimit(.minutes(3)))
     func accuracyAgainstCgroupCounters() async throws {
         try await AgentWorld.run { world in
             try await world.hub.serving {
-                let api = try await world.container(pod: "payments", name: "api-1", running: Workload.burner(seconds: 60))
-                let worker = try await world.container(pod: "payments", name: "worker-1", running: Workload.burner(seconds: 60, busyPercent: 40))
+                let api = try await world.container(pod: "payments", name: "api-1", running: Workload.burner(seconds: 300))
+                let worker = try await world.container(pod: "payments", name: "worker-1", running: Workload.burner(seconds: 300, busyPercent: 40))
                 let cache = try await world.container(pod: "cache", name: "redis-1", running: Workload.hog(mebibytes: 80))
                 let all = [api, worker, cache]
                 cache.start()
@@ -138,8 +138,8 @@ struct AgentEndToEndTests {
     /// hub must hold every sample exactly once.
     func throughHubOutage(test: String, flushMillis: Int, spool: Bool, bufferBatches: Int?, outageBatches: Int) async throws {
         try await AgentWorld.run { world in
-            let api = try await world.container(pod: "payments", name: "api-1", running: Workload.burner(seconds: 60))
-            let worker = try await world.container(pod: "payments", name: "worker-1", running: Workload.burner(seconds: 60, busyPercent: 40))
+            let api = try await world.container(pod: "payments", name: "api-1", running: Workload.burner(seconds: 300))
+            let worker = try await world.container(pod: "payments", name: "worker-1", running: Workload.burner(seconds: 300, busyPercent: 40))
             let all = [api, worker]
             let before = try all.map { try world.cpuNanos($0) }
             let agent = try await world.hub.serving {
@@ -181,7 +181,7 @@ struct AgentEndToEndTests {
         }
     }
 
-    @Test("the node's Node object reaches pricing: the price annotation, instance type and capacity type", .timeLimit(.minutes(1)))
+    @Test("the node's Node object reaches pricing: the price annotation, instance type and capacity type", .timeLimit(.minutes(3)))
     func nodeObjectReachesPricing() async throws {
         try await MetadataKubernetesAPITests.withFakeAPIServer(nodeName: AgentWorld.nodeName) { api, _ in
             try await AgentWorld.run { world in
@@ -216,11 +216,11 @@ struct AgentEndToEndTests {
 
     // MARK: 4
 
-    @Test("agent killed with -9 while the hub is down: a new agent on the same spool delivers every batch once", .timeLimit(.minutes(1)))
+    @Test("agent killed with -9 while the hub is down: a new agent on the same spool delivers every batch once", .timeLimit(.minutes(3)))
     func killedAgentResumesFromSpool() async throws {
         try await AgentWorld.run { world in
-            let api = try await world.container(pod: "payments", name: "api-1", running: Workload.burner(seconds: 60))
-            let worker = try await world.container(pod: "payments", name: "worker-1", running: Workload.burner(seconds: 60, busyPercent: 40))
+            let api = try await world.container(pod: "payments", name: "api-1", running: Workload.burner(seconds: 300))
+            let worker = try await world.container(pod: "payments", name: "worker-1", running: Workload.burner(seconds: 300, busyPercent: 40))
             let all = [api, worker]
             let before = try all.map { try world.cpuNanos($0) }
             let first = try await world.hub.serving {
@@ -285,7 +285,7 @@ struct AgentEndToEndTests {
 
     // MARK: 5
 
-    @Test("containers that exit mid-batch are counted up to their exit, whether present at the start or found later", .timeLimit(.minutes(1)))
+    @Test("containers that exit mid-batch are counted up to their exit, whether present at the start or found later", .timeLimit(.minutes(3)))
     func containerExitingMidBatch() async throws {
         try await AgentWorld.run { world in
             try await world.hub.serving {
@@ -298,7 +298,7 @@ struct AgentEndToEndTests {
                 try await agent.wait(for: "its first reading") { $0.ticks >= 1 }
                 early.start()
                 // The late job appears after the agent's first discovery: its whole counter is new usage.
-                let late = try await world.container(pod: "jobs", name: "late", running: Workload.burner(seconds: 60))
+                let late = try await world.container(pod: "jobs", name: "late", running: Workload.burner(seconds: 300))
                 late.start()
 
                 let earlyFinal = try await Self.exitAndRemove(early, in: world) {

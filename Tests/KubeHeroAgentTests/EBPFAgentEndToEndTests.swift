@@ -89,7 +89,7 @@ struct EBPFAgentEndToEndTests {
         return (exited ? process.terminationStatus : nil, log)
     }
 
-    @Test("Without privilege the agent says why eBPF is unavailable: --bpf auto keeps running on cgroupfs, --bpf on refuses to start", .timeLimit(.minutes(1)))
+    @Test("Without privilege the agent says why eBPF is unavailable: --bpf auto keeps running on cgroupfs, --bpf on refuses to start", .timeLimit(.minutes(3)))
     func unprivileged() async throws {
         try BPFTestHost.require()
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "setpriv (util-linux) is needed to drop privileges")

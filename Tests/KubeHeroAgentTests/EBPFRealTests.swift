@@ -53,7 +53,7 @@ enum BPFTestHost {
 struct EBPFRealTests {
     // MARK: CPU
 
-    @Test("CPU per cgroup from sched_switch is within 2% of the cgroup's cpu.stat over the same interval", .timeLimit(.minutes(1)))
+    @Test("CPU per cgroup from sched_switch is within 2% of the cgroup's cpu.stat over the same interval", .timeLimit(.minutes(3)))
     func cpuMatchesCPUStat() async throws {
         try BPFTestHost.require()
         let v2 = try #require(CgroupTestHost.v2)
@@ -61,7 +61,7 @@ struct EBPFRealTests {
         defer { #expect(cgroups.removeAll().isEmpty, "test cgroups removed") }
         // One burner spinning, one busy 40% of every 20 ms (it sleeps and wakes: many switches).
         let names = ["burner-full", "burner-partial"]
-        let scripts = [CgroupTestProcess.burnerScript, Workload.burner(seconds: 30, busyPercent: 40)]
+        let scripts = [CgroupTestProcess.burnerScript, Workload.burner(seconds: 300, busyPercent: 40)]
         for name in names { try cgroups.make(name) }
         let sampler = try BPFTestHost.sampler(top: cgroups.directory("", in: v2))
         defer { sampler.close() }
@@ -78,13 +78,29 @@ struct EBPFRealTests {
         #expect(containers.count == names.count)
         try await Task.sleep(for: .milliseconds(300))
 
-        func both() throws -> (ebpf: [UInt64: UInt64], cpuStat: [UInt64: UInt64]) {
-            let readings = sampler.read(containers)
-            var stat: [UInt64: UInt64] = [:]
-            for (container, name) in zip(containers.sorted { $0.path < $1.path }, names.sorted()) {
-                stat[container.cgroupID] = try cgroups.cpuUsageNanos(name)
+        /// The eBPF counters, with each cgroup's cpu.stat read just before and just after them:
+        /// on a loaded machine the test can be descheduled between two reads while the burners
+        /// run on, so cpu.stat at the moment of the eBPF read is only known to lie between the
+        /// two. The narrowest of a few tries.
+        func both() throws -> (ebpf: [UInt64: UInt64], before: [UInt64: UInt64], after: [UInt64: UInt64]) {
+            let ordered = Array(zip(containers.sorted { $0.path < $1.path }, names.sorted()))
+            func stat() throws -> [UInt64: UInt64] {
+                var stat: [UInt64: UInt64] = [:]
+                for (container, name) in ordered { stat[container.cgroupID] = try cgroups.cpuUsageNanos(name) }
+                return stat
             }
-            return (Dictionary(uniqueKeysWithValues: readings.map { ($0.cgroupID, $0.cpuUsageNanos) }), stat)
+            var best: (ebpf: [UInt64: UInt64], before: [UInt64: UInt64], after: [UInt64: UInt64])?
+            func width(_ r: (ebpf: [UInt64: UInt64], before: [UInt64: UInt64], after: [UInt64: UInt64])) -> UInt64 {
+                r.after.keys.reduce(0) { $0 + r.after[$1]! - r.before[$1]! }
+            }
+            for _ in 0..<5 {
+                let before = try stat()
+                let readings = sampler.read(containers)
+                let after = try stat()
+                let r = (Dictionary(uniqueKeysWithValues: readings.map { ($0.cgroupID, $0.cpuUsageNanos) }), before, after)
+                if best.map({ width(r) < width($0) }) ?? true { best = r }
+            }
+            return best!
         }
         let start = try both()
         try await Task.sleep(for: .seconds(4))
@@ -92,11 +108,14 @@ struct EBPFRealTests {
         for container in containers {
             let id = container.cgroupID
             let ebpf = Double(try #require(end.ebpf[id]) - (try #require(start.ebpf[id])))
-            let stat = Double(try #require(end.cpuStat[id]) - (try #require(start.cpuStat[id])))
-            let error = (ebpf - stat) / stat
-            print("ebpf cpu \(container.path): sched_switch \(Int(ebpf)) ns, cpu.stat \(Int(stat)) ns, error \(String(format: "%+.3f%%", error * 100))")
+            // cpu.stat over the same interval lies between these two.
+            let low = Double(try #require(end.before[id]) - (try #require(start.after[id])))
+            let high = Double(try #require(end.after[id]) - (try #require(start.before[id])))
+            let stat = (low + high) / 2
+            let error = ebpf < low ? (ebpf - low) / low : ebpf > high ? (ebpf - high) / high : 0
+            print("ebpf cpu \(container.path): sched_switch \(Int(ebpf)) ns, cpu.stat \(Int(low))-\(Int(high)) ns, error \(String(format: "%+.3f%%", error * 100)) outside that")
             #expect(stat > 200_000_000, "the burner got CPU (\(stat) ns in 4 s)")
-            #expect(abs(error) <= 0.02, "\(container.path): eBPF \(ebpf) ns vs cpu.stat \(stat) ns")
+            #expect(abs(error) <= 0.02, "\(container.path): eBPF \(ebpf) ns vs cpu.stat \(low)-\(high) ns")
         }
     }
 
@@ -174,7 +193,7 @@ struct EBPFRealTests {
         """
     }
 
-    @Test("Bytes per class match the bytes sent from a test cgroup, to loopback and to a peer namespace, as the CIDRs say", .timeLimit(.minutes(1)))
+    @Test("Bytes per class match the bytes sent from a test cgroup, to loopback and to a peer namespace, as the CIDRs say", .timeLimit(.minutes(3)))
     func networkBytesByClass() async throws {
         try BPFTestHost.require()
         let v2 = try #require(CgroupTestHost.v2)
@@ -228,7 +247,7 @@ struct EBPFRealTests {
         #expect(sent.values.reduce(0) { $0 + $1.packets } == UInt64(count * targets.count))
     }
 
-    @Test("Installing the nodes' classes reclassifies traffic at once: zones swapped, a node removed falls back", .timeLimit(.minutes(1)))
+    @Test("Installing the nodes' classes reclassifies traffic at once: zones swapped, a node removed falls back", .timeLimit(.minutes(3)))
     func installedRulesReclassify() async throws {
         try BPFTestHost.require()
         let v2 = try #require(CgroupTestHost.v2)
@@ -298,7 +317,7 @@ struct EBPFRealTests {
 
     // MARK: Lifecycle and fallback
 
-    @Test("Load, attach and close leave no BPF program or link behind", .timeLimit(.minutes(1)))
+    @Test("Load, attach and close leave no BPF program or link behind", .timeLimit(.minutes(3)))
     func closeLeavesNothing() async throws {
         try BPFTestHost.require()
         let v2 = try #require(CgroupTestHost.v2)
@@ -346,7 +365,7 @@ struct EBPFRealTests {
         }
     }
 
-    @Test("When the maps cannot be read, a tick repeats the last BPF counters instead of mixing in cpu.stat", .timeLimit(.minutes(1)))
+    @Test("When the maps cannot be read, a tick repeats the last BPF counters instead of mixing in cpu.stat", .timeLimit(.minutes(3)))
     func unreadableMapsRepeatLastValues() async throws {
         try BPFTestHost.require()
         let v2 = try #require(CgroupTestHost.v2)

@@ -2,8 +2,9 @@
 /*
  * On-CPU time per cgroup v2 id, from the scheduler's context switches.
  *
- * At every switch the CPU's running slice ends: its length goes to the cgroup of the task that
- * ran it, and a new slice starts for the task switched in. All state is per CPU (a per-CPU
+ * At every switch the CPU's running slice ends: its length (the growth of the task's
+ * se.sum_exec_runtime, the scheduler's own account, which cpu.stat sums) goes to the cgroup of
+ * the task that ran it, and a new slice starts for the task switched in. All state is per CPU (a per-CPU
  * array for the running slice, a per-CPU LRU hash for the totals), so the hot path takes no
  * lock and uses no atomic instruction. Totals only grow; the agent reads them as cumulative
  * counters and takes differences, like cgroupfs cpu.stat.
@@ -39,7 +40,15 @@ int BPF_PROG(kh_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	__u64 now = bpf_ktime_get_ns();
 	__u64 cgroup_id = run->cgroup_id;
 	if (run->since_ns && cgroup_id) {
+		/*
+		 * The slice's length as the scheduler accounts it (what cpu.stat sums): its runtime
+		 * grew by this much since switch-in. Wall time would also count what the task did not
+		 * run: a VM's steal time, and interrupt time with IRQ time accounting.
+		 */
 		__u64 delta = now - run->since_ns;
+		__u64 runtime = prev->se.sum_exec_runtime;
+		if (run->pid == (__u64)prev->pid && runtime >= run->runtime_ns && runtime - run->runtime_ns <= delta)
+			delta = runtime - run->runtime_ns;
 		__u64 *total = bpf_map_lookup_elem(&kh_cpu_ns, &cgroup_id);
 		if (total) {
 			*total += delta; /* this CPU's slot: no other writer */
@@ -53,5 +62,7 @@ int BPF_PROG(kh_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	run->since_ns = now;
 	/* The idle task (pid 0) is nobody's CPU time. BTF-typed pointers: plain loads, no helper. */
 	run->cgroup_id = next->pid ? next->cgroups->dfl_cgrp->kn->id : 0;
+	run->runtime_ns = next->se.sum_exec_runtime;
+	run->pid = next->pid;
 	return 0;
 }

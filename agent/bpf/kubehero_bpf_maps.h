@@ -29,6 +29,8 @@
 struct kh_cpu_running {
 	__u64 since_ns;   /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) at switch-in; 0 = not known yet */
 	__u64 cgroup_id;  /* v2 cgroup id of the task switched in; 0 = idle */
+	__u64 runtime_ns; /* its se.sum_exec_runtime at switch-in */
+	__u64 pid;        /* its pid, to know the runtime is its own at switch-out */
 };
 
 struct kh_net_key {

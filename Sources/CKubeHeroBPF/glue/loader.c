@@ -36,7 +36,7 @@ struct kh_bpf {
 
 _Static_assert(sizeof(struct kh_net_key) == 16, "kh_net_key layout");
 _Static_assert(sizeof(struct kh_net_value) == 16, "kh_net_value layout");
-_Static_assert(sizeof(struct kh_cpu_running) == 16, "kh_cpu_running layout");
+_Static_assert(sizeof(struct kh_cpu_running) == 32, "kh_cpu_running layout");
 
 static int kh_fail(char *err, size_t err_len, int code, const char *format, ...)
 {
@@ -244,7 +244,7 @@ long kh_bpf_read_running(kh_bpf *bpf, kh_bpf_cpu_record *out, size_t cap)
 	if (!bpf->cpu)
 		return -ENOENT;
 	__u32 zero = 0;
-	struct kh_cpu_running *running = bpf->values; /* one per CPU, 16 bytes: fits */
+	struct kh_cpu_running *running = bpf->values; /* one per CPU, 32 bytes: fits */
 	if (bpf_map_lookup_elem(bpf_map__fd(bpf->cpu->maps.kh_running), &zero, running))
 		return -errno;
 	long n = 0;
