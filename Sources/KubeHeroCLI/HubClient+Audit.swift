@@ -22,7 +22,7 @@ extension HubClient {
     }
 
     public func revokeToken(id: String) async throws {
-        let _: [String: String] = try await send(.DELETE, "/v1/tokens/" + Self.percentEncode(id))
+        let _: [String: String] = try await send(.DELETE, "/v1/tokens/" + PercentEncoding.encode(id))
     }
 
     // MARK: - Audit log

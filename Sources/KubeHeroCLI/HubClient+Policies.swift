@@ -15,7 +15,7 @@ extension HubClient {
     }
 
     public func getPolicy(_ name: String) async throws -> PolicyInfo {
-        try await send(.GET, "/v1/policies/\(Self.percentEncode(name))")
+        try await send(.GET, "/v1/policies/\(PercentEncoding.encode(name))")
     }
 
     public func listPolicies() async throws -> PolicyList {
@@ -23,15 +23,15 @@ extension HubClient {
     }
 
     public func deletePolicy(_ name: String) async throws {
-        _ = try await sendBytes(.DELETE, "/v1/policies/\(Self.percentEncode(name))")
+        _ = try await sendBytes(.DELETE, "/v1/policies/\(PercentEncoding.encode(name))")
     }
 
     public func policyStatus(_ name: String) async throws -> PolicyStatus {
-        try await send(.GET, "/v1/policies/\(Self.percentEncode(name))/status")
+        try await send(.GET, "/v1/policies/\(PercentEncoding.encode(name))/status")
     }
 
     /// `POST /v1/policies/{name}/arm` or `/disarm`.
     public func setPolicyArmed(_ name: String, _ armed: Bool) async throws -> PolicyInfo {
-        try await send(.POST, "/v1/policies/\(Self.percentEncode(name))/\(armed ? "arm" : "disarm")")
+        try await send(.POST, "/v1/policies/\(PercentEncoding.encode(name))/\(armed ? "arm" : "disarm")")
     }
 }

@@ -95,7 +95,7 @@ public struct HubClient: AsyncShutdown {
 
     /// `GET /v1/clusters/NAME`.
     public func getCluster(_ name: String) async throws -> ClusterInfo {
-        try await send(.GET, "/v1/clusters/" + Self.percentEncode(name))
+        try await send(.GET, "/v1/clusters/" + PercentEncoding.encode(name))
     }
 
     /// What `DELETE /v1/clusters/NAME` reports.
@@ -107,13 +107,13 @@ public struct HubClient: AsyncShutdown {
 
     /// `DELETE /v1/clusters/NAME`: unregisters the cluster and closes its agents' streams.
     public func removeCluster(_ name: String) async throws -> Removal {
-        let answer: [String: String] = try await send(.DELETE, "/v1/clusters/" + Self.percentEncode(name))
+        let answer: [String: String] = try await send(.DELETE, "/v1/clusters/" + PercentEncoding.encode(name))
         return Removal(removed: answer["removed"] ?? name, closedStreams: answer["closedStreams"].flatMap { Int($0) } ?? 0)
     }
 
     /// `POST /v1/clusters/NAME/rotate-cert`: a new certificate for a new key; the old one is revoked.
     public func rotateCertificate(_ name: String, _ request: RotateCertificateRequest) async throws -> ClusterCertificateResponse {
-        try await send(.POST, "/v1/clusters/" + Self.percentEncode(name) + "/rotate-cert", body: try Self.encode(request))
+        try await send(.POST, "/v1/clusters/" + PercentEncoding.encode(name) + "/rotate-cert", body: try Self.encode(request))
     }
 
     // MARK: - Costs
@@ -353,23 +353,6 @@ public struct HubClient: AsyncShutdown {
 
     /// `?a=1&b=2`, every value percent-encoded (RFC 3986 unreserved characters kept).
     static func queryString(_ items: [(String, String)]) -> String {
-        items.isEmpty ? "" : "?" + items.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
-    }
-
-    static func percentEncode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".unicodeScalars)
-                out.unicodeScalars.append("%")
-                out.unicodeScalars.append(hex[Int(byte >> 4)])
-                out.unicodeScalars.append(hex[Int(byte & 0xF)])
-            }
-        }
-        return out
+        items.isEmpty ? "" : "?" + items.map { "\(PercentEncoding.encode($0.0))=\(PercentEncoding.encode($0.1))" }.joined(separator: "&")
     }
 }

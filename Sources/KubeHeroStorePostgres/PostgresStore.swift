@@ -152,8 +152,8 @@ public final class PostgresStore: HubStore, ConnectionPoolReporting {
     func write<T: Sendable>(_ what: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         try checkOpen()
         do {
-            writerInFlight.add(1, ordering: .relaxed)
-            defer { writerInFlight.subtract(1, ordering: .relaxed) }
+            countInFlight(primary: true, 1)
+            defer { countInFlight(primary: true, -1) }
             return try await writer.withConnection { connection in
                 try await connection.query("BEGIN", logger: logger)
                 do {
@@ -170,6 +170,11 @@ public final class PostgresStore: HubStore, ConnectionPoolReporting {
         }
     }
 
+    /// A call starting (`+1`) or ending (`-1`) on the primary's pool or the replica's.
+    private func countInFlight(primary: Bool, _ delta: Int) {
+        if primary { writerInFlight.add(delta, ordering: .relaxed) } else { readerInFlight.add(delta, ordering: .relaxed) }
+    }
+
     /// The rows of one statement on the primary (a statement reads one consistent snapshot).
     func read(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
         try await rows(on: writer, what, query)
@@ -183,8 +188,8 @@ public final class PostgresStore: HubStore, ConnectionPoolReporting {
     private func rows(on client: PostgresClient, _ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
         try checkOpen()
         let primary = client === writer
-        if primary { writerInFlight.add(1, ordering: .relaxed) } else { readerInFlight.add(1, ordering: .relaxed) }
-        defer { if primary { writerInFlight.subtract(1, ordering: .relaxed) } else { readerInFlight.subtract(1, ordering: .relaxed) } }
+        countInFlight(primary: primary, 1)
+        defer { countInFlight(primary: primary, -1) }
         do {
             return try await client.query(query, logger: logger).collect()
         } catch {

@@ -23,41 +23,87 @@ struct EBPFAgentEndToEndTests {
                 // 127.0.0.1 is this node (and loopback's own address, a /32 the agent finds); a
                 // `class` line for the same network wins, pricing it as internet here, so that the
                 // bytes have a cost to check.
-                let sender = try await world.container(pod: "shop", name: "uploader", running: """
-                    print("waiting", flush=True)
-                    import socket, sys, time
-                    sys.stdin.readline()
-                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    payload = b"u" * \(size)
-                    for i in range(\(count)):
-                        s.sendto(payload, ("127.0.0.1", 9))
-                    print("sent", flush=True)
-                    time.sleep(60)
-                    """)
+                let sender = try await Self.udpSender(world, to: "127.0.0.1", count: count, size: size)
                 let agent = try world.startAgent(tickMillis: 500, flushMillis: 2000, bpf: ["--bpf", "on", "--net-class", "127.0.0.1/32=internet"])
                 try await agent.wait(for: "its first reading") { $0.ticks >= 1 }
-                sender.start()
-                #expect(sender.process.readLine() == "sent")
-                _ = try await world.retire([sender], agent: agent)
-                let final = try await world.finish(agent)
-                let costs = try await world.hub.costsByContainer()
-                let rates = try await world.hub.rates(cluster: "e2e", node: AgentWorld.nodeName)
-                let group = try #require(costs.group(for: sender)?.result, "no row for the sender: \(costs.keys.sorted())")
-                print("ebpf e2e: agent \(final); network cost by class \(group.networkCostByClass ?? [:])")
-
-                let bytes = Double(count * (size + 28))
-                let rate = try #require(rates.egressPerGiBUSD[NetworkClass.internet.rawValue].flatMap(Double.init))
-                let expected = bytes / Double(1 << 30) * rate
-                let internet = try #require(group.networkCostByClass?[NetworkClass.internet.rawValue].flatMap(Double.init))
-                #expect(rate > 0)
-                #expect(abs(internet - expected) <= expected * 0.01 + 1e-9, "internet egress cost \(internet) USD, expected \(expected) (\(bytes) bytes at \(rate)/GiB)")
-                for other in [NetworkClass.sameNode, .sameZone, .crossZone] {
-                    #expect((group.networkCostByClass?[other.rawValue].flatMap(Double.init) ?? 0) == 0, "\(other.rawValue) has cost")
-                }
+                let group = try await Self.sendAndPrice(sender, world: world, agent: agent)
+                print("ebpf e2e: network cost by class \(group.networkCostByClass ?? [:])")
+                let internet = try await Self.expectOnly(.internet, group, bytes: Double(count * (size + 28)), world: world)
                 #expect(Double(group.networkCost).map { abs($0 - internet) < 1e-9 } == true, "networkCost \(group.networkCost) is the sum of the classes")
                 #expect(agent.logTail(lines: 200).contains("eBPF sampling"), "the agent said it samples with eBPF")
             }
         }
+    }
+
+    @Test("With an API server, another node's address is classed by its zone label: bytes sent to it are priced cross-zone", .timeLimit(.minutes(3)))
+    func classesFromNodeObjects() async throws {
+        try BPFTestHost.require()
+        // A node in another zone whose internal address is 127.0.0.2 (on loopback, so the bytes
+        // stay on this machine): listed by the fake API server after the recorded GKE nodes.
+        let peer = #"{"metadata": {"name": "peer-c", "labels": {"topology.kubernetes.io/zone": "europe-west1-c"}}, "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.2"}]}}"#
+        try await MetadataKubernetesAPITests.withFakeAPIServer(nodeName: AgentWorld.nodeName, extraNodes: [peer]) { api, _ in
+            try await AgentWorld.run { world in
+                try await world.hub.serving {
+                    let count = 1000, size = 1400
+                    let sender = try await Self.udpSender(world, to: "127.0.0.2", count: count, size: size)
+                    let agent = try world.startAgent(tickMillis: 500, flushMillis: 2000, bpf: ["--bpf", "on"], extraArguments: [
+                        "--kube-api", api.baseURL, "--kube-api-token-file", api.tokenFile ?? "", "--kube-api-ca-file", api.caFile ?? "",
+                        "--node-label", "topology.kubernetes.io/zone=europe-west1-b",
+                    ])
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while !agent.log.contains("network classes from the cluster's nodes") {
+                        guard ContinuousClock.now < deadline else { throw E2EError("the agent never installed the nodes' classes: \(agent.logTail())") }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    // Bytes sent before the agent's first reading are in its baseline, not its deltas.
+                    try await agent.wait(for: "its first reading") { $0.ticks >= 1 }
+                    let group = try await Self.sendAndPrice(sender, world: world, agent: agent)
+                    _ = try await Self.expectOnly(.crossZone, group, bytes: Double(count * (size + 28)), world: world)
+                }
+            }
+        }
+    }
+
+    /// A container that, once started, sends `count` UDP datagrams of `size` bytes to `target`
+    /// port 9, prints `sent`, and waits.
+    static func udpSender(_ world: AgentWorld, to target: String, count: Int, size: Int) async throws -> TestContainer {
+        try await world.container(pod: "shop", name: "uploader", running: """
+            print("waiting", flush=True)
+            import socket, sys, time
+            sys.stdin.readline()
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            payload = b"u" * \(size)
+            for i in range(\(count)):
+                s.sendto(payload, ("\(target)", 9))
+            print("sent", flush=True)
+            time.sleep(60)
+            """)
+    }
+
+    /// Lets `sender` send, retires it, ends the agent, and returns the sender's costs.
+    static func sendAndPrice(_ sender: TestContainer, world: AgentWorld, agent: AgentProcess) async throws -> CostGroupResult {
+        sender.start()
+        #expect(sender.process.readLine() == "sent")
+        _ = try await world.retire([sender], agent: agent)
+        _ = try await world.finish(agent)
+        let costs = try await world.hub.costsByContainer()
+        return try #require(costs.group(for: sender)?.result, "no row for the sender: \(costs.keys.sorted())")
+    }
+
+    /// Expects `bytes` priced at the node's egress rate for `expected`, and no cost in the other
+    /// classes; returns the cost of `expected`.
+    static func expectOnly(_ expected: NetworkClass, _ group: CostGroupResult, bytes: Double, world: AgentWorld) async throws -> Double {
+        let rates = try await world.hub.rates(cluster: "e2e", node: AgentWorld.nodeName)
+        let rate = try #require(rates.egressPerGiBUSD[expected.rawValue].flatMap(Double.init))
+        let cost = bytes / Double(1 << 30) * rate
+        let measured = try #require(group.networkCostByClass?[expected.rawValue].flatMap(Double.init), "no \(expected.rawValue) cost")
+        print("ebpf e2e: \(expected.rawValue) \(measured) USD for \(Int(bytes)) bytes at \(rate)/GiB; by class \(group.networkCostByClass ?? [:])")
+        #expect(rate > 0)
+        #expect(abs(measured - cost) <= cost * 0.01 + 1e-9, "\(expected.rawValue) egress cost \(measured) USD, expected \(cost) (\(bytes) bytes at \(rate)/GiB)")
+        for other in NetworkClass.allCases where other != expected {
+            #expect((group.networkCostByClass?[other.rawValue].flatMap(Double.init) ?? 0) == 0, "\(other.rawValue) has cost")
+        }
+        return measured
     }
 
     /// Runs `kubehero-agent run` as user nobody with no capabilities (setpriv), `--bpf MODE`;

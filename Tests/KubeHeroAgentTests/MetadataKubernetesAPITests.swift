@@ -73,9 +73,11 @@ struct MetadataKubernetesAPITests {
     /// `limit` with `continue` tokens, the `payments` claims `data-postgres-0` and `postgres-0-scratch` their recorded
     /// objects, `shared-cache` a 403 as RBAC without `persistentvolumeclaims` would, `stall-*`
     /// nothing for 2 s; everything needs `Bearer api-token`.
-    /// `nodeName` renames the recorded node (for agents run as another node).
+    /// `nodeName` renames the recorded node (for agents run as another node); `extraNodes` (Node
+    /// objects as JSON) are listed after the recorded ones.
     static func withFakeAPIServer<R: Sendable>(
-        nodeName: String = nodeName, _ body: @Sendable (KubeletClient.Configuration, @Sendable () -> Int) async throws -> R
+        nodeName: String = nodeName, extraNodes: [String] = [],
+        _ body: @Sendable (KubeletClient.Configuration, @Sendable () -> Int) async throws -> R
     ) async throws -> R {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kubehero-api-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -95,7 +97,7 @@ struct MetadataKubernetesAPITests {
         // name) as a broken object would be, served in pages of `limit`.
         let listed = try JSONSerialization.jsonObject(with: try MetadataFixtures.apiData("nodelist-gke-3-zones.json")) as? [String: Any]
         let nodeItems = try ((listed?["items"] as? [Any]) ?? []).map { try JSONSerialization.data(withJSONObject: $0) }
-            + [Data(#"{"metadata": {"labels": {"a": "b"}}}"#.utf8)]
+            + extraNodes.map { Data($0.utf8) } + [Data(#"{"metadata": {"labels": {"a": "b"}}}"#.utf8)]
         let router = Router()
         @Sendable func json(_ data: Data) -> Response {
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))

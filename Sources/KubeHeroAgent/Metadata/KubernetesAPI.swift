@@ -59,7 +59,7 @@ public struct KubernetesAPI: AsyncShutdown {
         var next = ""
         for page in 0..<maxPages {
             var path = "/api/v1/nodes?limit=\(pageSize)"
-            if !next.isEmpty { path += "&continue=" + Self.queryValue(next) }
+            if !next.isEmpty { path += "&continue=" + PercentEncoding.encode(next) }
             let list = try decode(KubernetesNodePage.self, from: try await client.get(path), path: path)
             nodes += list.nodes
             rejected += list.rejected.map { "page \(page + 1) \($0)" }
@@ -67,22 +67,6 @@ public struct KubernetesAPI: AsyncShutdown {
             next = list.next
         }
         throw KubeletError(.tooLarge, url: client.base + "/api/v1/nodes", "more than \(maxPages) pages of \(pageSize) nodes", peer: client.configuration.peer)
-    }
-
-    /// `text` percent-encoded for a query string (only unreserved characters kept).
-    static func queryValue(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            let unreserved = (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39)
-                || byte == 0x2d || byte == 0x2e || byte == 0x5f || byte == 0x7e
-            if unreserved {
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            } else {
-                let hex = String(byte, radix: 16, uppercase: true)
-                out += "%" + (hex.count == 1 ? "0" + hex : hex)
-            }
-        }
-        return out
     }
 
     /// `GET /api/v1/namespaces/NAMESPACE/persistentvolumeclaims/NAME`.
