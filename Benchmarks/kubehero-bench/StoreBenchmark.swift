@@ -96,8 +96,8 @@ struct StoreBenchmark: AsyncParsableCommand {
                         key: ContainerKey(cluster: "bench", node: "node-\(node)", namespace: "ns-\(c % 20)", pod: "pod-\(node)-\(c)", container: "app"),
                         labels: ["team": "t\(c % 7)", "app": "app-\(c % 50)"], startMillis: start,
                         usage: Usage(cpuCoreNanos: 30_000_000_000 + Int64(c), cpuRequestCoreNanos: 6_000_000_000, memoryByteSeconds: 60 << 30,
-                                     memoryRequestByteSeconds: 60 << 29, networkEgressBytes: [1 << 20, 1 << 18, 1 << 16, 1 << 14], sampledMillis: 60_000),
-                        cost: Cost(cpu: Money(nanoUSD: 520_785), ram: Money(nanoUSD: 69_804), networkByClass: [0, 0, 9_765, 1_464].map(Money.init(nanoUSD:)))
+                                     memoryRequestByteSeconds: 60 << 29, networkEgressBytes: [1 << 20, 1 << 18, 1 << 16, 1 << 14, 1 << 12], sampledMillis: 60_000),
+                        cost: Cost(cpu: Money(nanoUSD: 520_785), ram: Money(nanoUSD: 69_804), networkByClass: [0, 0, 9_765, 1_464, 78].map(Money.init(nanoUSD:)))
                     )
                 }
                 out.append(IngestRecord(

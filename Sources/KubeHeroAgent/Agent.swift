@@ -104,8 +104,8 @@ public final class Agent: Sendable {
         // Configuration and the bundle's PEM are done with; loading the BPF programs holds the
         // kernel's BTF for a moment, so that peak sits on as little as possible.
         ResidentCode.Trimmer.phaseDone("configuration", mode: options.residentCode, logger: logger)
-        let zone = NodeInfo.fromLabels(options.nodeLabels, name: options.nodeName, cpuMillicores: 0, memoryBytes: 0).zone
-        let sampling = try EBPFSampler.select(cgroup: options.cgroup, bpf: options.bpf, zone: zone, logger: logger)
+        let place = NodeInfo.fromLabels(options.nodeLabels, name: options.nodeName, cpuMillicores: 0, memoryBytes: 0)
+        let sampling = try EBPFSampler.select(cgroup: options.cgroup, bpf: options.bpf, zone: place.zone, region: place.region, logger: logger)
         let sampler = sampling.sampler
 
         var spool: Spool?
@@ -176,7 +176,7 @@ public final class Agent: Sendable {
         if let api, let programs = sampling.programs, let network = sampling.network {
             if options.bpf.fromNodes {
                 services.append(NodeNetworkSource(
-                    api: api, configured: network, nodeName: options.nodeName, flagZone: zone,
+                    api: api, configured: network, nodeName: options.nodeName, flagZone: place.zone, flagRegion: place.region,
                     refreshInterval: options.bpf.fromNodesInterval, logger: logger, install: { rules throws(BPFError) in try programs.install(rules) }))
             } else {
                 logger.notice("--net-from-nodes off: network classes come from the configuration alone")

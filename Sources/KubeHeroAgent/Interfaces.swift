@@ -55,7 +55,7 @@ public struct CgroupReading: Hashable, Sendable {
 
 /// A byte count per `NetworkClass`, without a dictionary per reading.
 public struct NetworkBytes: Hashable, Sendable {
-    private var values: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private var values: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
 
     public init() {}
 
@@ -66,6 +66,7 @@ public struct NetworkBytes: Hashable, Sendable {
             case .sameZone: values.1
             case .crossZone: values.2
             case .internet: values.3
+            case .crossRegion: values.4
             }
         }
         set {
@@ -74,6 +75,7 @@ public struct NetworkBytes: Hashable, Sendable {
             case .sameZone: values.1 = newValue
             case .crossZone: values.2 = newValue
             case .internet: values.3 = newValue
+            case .crossRegion: values.4 = newValue
             }
         }
     }

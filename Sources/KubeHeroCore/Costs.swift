@@ -19,7 +19,7 @@ public struct Usage: Hashable, Sendable, Codable {
 
     public init(
         cpuCoreNanos: Int64 = 0, cpuRequestCoreNanos: Int64 = 0, memoryByteSeconds: Int64 = 0,
-        memoryRequestByteSeconds: Int64 = 0, networkEgressBytes: [Int64] = [0, 0, 0, 0], sampledMillis: Int64 = 0,
+        memoryRequestByteSeconds: Int64 = 0, networkEgressBytes: [Int64] = NetworkClass.zeros, sampledMillis: Int64 = 0,
         gpuRequestMillis: Int64 = 0, storageRequestByteSeconds: Int64 = 0
     ) {
         self.cpuCoreNanos = cpuCoreNanos
@@ -61,7 +61,7 @@ public struct Cost: Hashable, Sendable, Codable {
     public var storage: Money
 
     public init(
-        cpu: Money = .zero, ram: Money = .zero, networkByClass: [Money] = [.zero, .zero, .zero, .zero],
+        cpu: Money = .zero, ram: Money = .zero, networkByClass: [Money] = NetworkClass.zeros.map(Money.init(nanoUSD:)),
         gpu: Money = .zero, storage: Money = .zero
     ) {
         self.cpu = cpu

@@ -6,6 +6,12 @@ public enum NetworkClass: String, CaseIterable, Sendable, Codable, Hashable {
     case sameZone = "same-zone"
     case crossZone = "cross-zone"
     case internet = "internet"
+    /// To another region of the same cloud (peered VPCs, other clusters of the fleet). Last, so
+    /// that the other classes keep their positions (BPF class ids, wire values, column order).
+    case crossRegion = "cross-region"
+
+    /// One 0 per class: an empty per-class column, in `allCases` order.
+    public static let zeros = [Int64](repeating: 0, count: allCases.count)
 }
 
 /// Whether a node is billed as spot/preemptible or on-demand.

@@ -301,9 +301,8 @@ public struct PricingCatalog: Codable, Sendable, Hashable {
     }
 }
 
-/// Egress classes a catalog prices. The agent sees `same-node`/`same-zone` (both in-zone),
-/// `cross-zone` and `internet`; it does not tell cross-region from internet traffic yet, so
-/// cross-region is priced in `pricing show` but usage of it is counted as internet.
+/// Egress classes a catalog prices. The agent measures `same-node` and `same-zone` (both priced
+/// in-zone), `cross-zone`, `cross-region` and `internet`.
 public enum EgressClass: String, CaseIterable, Sendable, Hashable, Codable {
     case inZone = "in-zone"
     case crossZone = "cross-zone"
@@ -315,6 +314,7 @@ public enum EgressClass: String, CaseIterable, Sendable, Hashable, Codable {
         switch measured {
         case .sameNode, .sameZone: self = .inZone
         case .crossZone: self = .crossZone
+        case .crossRegion: self = .crossRegion
         case .internet: self = .internet
         }
     }

@@ -54,7 +54,7 @@ public enum NamespaceRollup {
             filter += " AND \(column) = \(parameter(texts.count + 4))"
         }
         func part(_ table: String, _ from: Int, _ to: Int) -> String {
-            "SELECT * FROM \(table) WHERE start >= \(parameter(from)) AND start < \(parameter(to))\(filter)"
+            "SELECT start, cluster, namespace, \(UsageFields.names.joined(separator: ", ")) FROM \(table) WHERE start >= \(parameter(from)) AND start < \(parameter(to))\(filter)"
         }
         let idle = "sum(CASE WHEN r.namespace = '\(IdleIdentity.name)' THEN \(UsageFields.computeCostNames.map { "r.\($0)" }.joined(separator: " + ")) ELSE 0 END)\(integer)"
         let sql = """
@@ -74,13 +74,14 @@ public enum NamespaceRollup {
 
     /// `CREATE TABLE` of `name` (`table` or `dayTable`); `integer` and `text` are the backend's
     /// column types and `options` follows the closing parenthesis.
-    public static func createSQL(_ name: String, integer: String, text: String, options: String) -> String {
+    /// `columns` are the usage columns (`UsageFields.names`, or what a migration froze).
+    public static func createSQL(_ name: String, integer: String, text: String, options: String, columns: [String] = UsageFields.names) -> String {
         """
         CREATE TABLE \(name) (
             start \(integer) NOT NULL,
             cluster \(text) NOT NULL,
             namespace \(text) NOT NULL,
-            \(UsageFields.names.map { "\($0) \(integer) NOT NULL" }.joined(separator: ",\n    ")),
+            \(columns.map { "\($0) \(integer) NOT NULL" }.joined(separator: ",\n    ")),
             PRIMARY KEY (start, cluster, namespace)
         ) \(options)
         """
@@ -89,9 +90,9 @@ public enum NamespaceRollup {
     /// Fill the (empty) rollup from `usage_hour`, hours then days: the back-fill of the
     /// migrations that add it, and how `kubehero-bench store` fills it for the rows it generates
     /// inside the database. `integer` is appended to the sums (`::bigint`).
-    public static func fillSQL(integer: String) -> [String] {
-        let columns = UsageFields.names.joined(separator: ", ")
-        let sums = UsageFields.names.map { "sum(u.\($0))\(integer)" }.joined(separator: ", ")
+    public static func fillSQL(integer: String, columns names: [String] = UsageFields.names) -> [String] {
+        let columns = names.joined(separator: ", ")
+        let sums = names.map { "sum(u.\($0))\(integer)" }.joined(separator: ", ")
         return [
             """
             INSERT INTO \(table) (start, cluster, namespace, \(columns))

@@ -4,15 +4,32 @@ import KubeHeroCore
 /// `Usage`'s fields, then `Cost`'s, network classes in `NetworkClass.allCases` order. One
 /// definition, so that every backend names, writes and reads the columns in the same order.
 public enum UsageFields {
-    private static func networkColumns(_ prefix: String) -> [String] {
-        NetworkClass.allCases.map { prefix + String($0.rawValue.map { $0 == "-" ? "_" : $0 }) }
+    private static func networkColumns(_ prefix: String, _ classes: [NetworkClass]) -> [String] {
+        classes.map { prefix + String($0.rawValue.map { $0 == "-" ? "_" : $0 }) }
     }
 
-    public static let usageNames = ["cpu_ns", "cpu_req_ns", "mem_bs", "mem_req_bs"] + networkColumns("net_") + ["sampled_ms", "gpu_req_ms", "storage_req_bs"]
-    public static let costNames = ["cost_cpu", "cost_ram"] + networkColumns("cost_net_") + ["cost_gpu", "cost_storage"]
+    public static let usageNames = usageNames(NetworkClass.allCases)
+    public static let costNames = costNames(NetworkClass.allCases)
     /// The cost columns that make up a node's price (what idle is part of).
     public static let computeCostNames = ["cost_cpu", "cost_ram", "cost_gpu"]
     public static let names = usageNames + costNames
+
+    private static func usageNames(_ classes: [NetworkClass]) -> [String] {
+        ["cpu_ns", "cpu_req_ns", "mem_bs", "mem_req_bs"] + networkColumns("net_", classes) + ["sampled_ms", "gpu_req_ms", "storage_req_bs"]
+    }
+    private static func costNames(_ classes: [NetworkClass]) -> [String] {
+        ["cost_cpu", "cost_ram"] + networkColumns("cost_net_", classes) + ["cost_gpu", "cost_storage"]
+    }
+
+    /// `names` as they were before the `cross-region` class: the columns the migrations written
+    /// before it create and fill. Frozen, so that an old migration does the same on every
+    /// database; the migration that adds a class adds its two columns to every usage table.
+    public static let namesBeforeCrossRegion = usageNames([.sameNode, .sameZone, .crossZone, .internet]) + costNames([.sameNode, .sameZone, .crossZone, .internet])
+
+    /// The columns of network class `c`, as `names` has them: bytes, then cost.
+    public static func columns(of c: NetworkClass) -> (usage: String, cost: String) {
+        (networkColumns("net_", [c])[0], networkColumns("cost_net_", [c])[0])
+    }
 
     /// `names.count` values, in the order of `names`. Throws when a row does not have one
     /// network value per class.

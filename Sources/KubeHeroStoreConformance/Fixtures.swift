@@ -20,7 +20,7 @@ enum Fixture {
     /// network bytes = 10 x network cost per class; 60 s sampled.
     static func row(
         _ key: ContainerKey, labels: [String: String] = [:], at start: Int64,
-        cpu: Int64, ram: Int64, network: [Int64] = [0, 0, 0, 0]
+        cpu: Int64, ram: Int64, network: [Int64] = NetworkClass.zeros
     ) -> UsageRow {
         UsageRow(
             key: key, labels: labels, startMillis: start,
@@ -98,11 +98,11 @@ enum World {
     static let records: [IngestRecord] = [
         Fixture.record(cluster: "prod", agent: "agent-n1", sequence: 1, node: "n1", receivedAt: Fixture.minute(3), rows: [
             Fixture.row(a, labels: aLabels, at: m0, cpu: 500_000_000, ram: 200_000_000),
-            Fixture.row(b, labels: bLabels, at: m0, cpu: 100_000_000, ram: 300_000_000, network: [0, 0, 100_000_000, 0]),
+            Fixture.row(b, labels: bLabels, at: m0, cpu: 100_000_000, ram: 300_000_000, network: [0, 0, 100_000_000, 0, 0]),
             Fixture.row(a, labels: aLabels, at: m1, cpu: 300_000_000, ram: 100_000_000),
         ]),
         Fixture.record(cluster: "prod", agent: "agent-n2", sequence: 1, node: "n2", receivedAt: Fixture.minute(3) + 1_000, rows: [
-            Fixture.row(c, labels: cLabels, at: m1, cpu: 1_000_000_000, ram: 0, network: [0, 0, 0, 200_000_000]),
+            Fixture.row(c, labels: cLabels, at: m1, cpu: 1_000_000_000, ram: 0, network: [0, 0, 0, 200_000_000, 0]),
         ]),
         Fixture.record(cluster: "dev", agent: "agent-d1", sequence: 1, node: "d1", receivedAt: Fixture.minute(3) + 2_000, rows: [
             Fixture.row(d, at: m2, cpu: 50_000_000, ram: 50_000_000),

@@ -66,9 +66,9 @@ enum IngestChecks {
         StoreConformanceCheck("ingest: every usage and cost field is stored and read back exactly") { store in
             let usage = Usage(
                 cpuCoreNanos: 1, cpuRequestCoreNanos: 2, memoryByteSeconds: 3, memoryRequestByteSeconds: 4,
-                networkEgressBytes: [5, 6, 7, 8], sampledMillis: 9
+                networkEgressBytes: [5, 6, 7, 8, 16], sampledMillis: 9
             )
-            let cost = Cost(cpu: Money(nanoUSD: 10), ram: Money(nanoUSD: 11), networkByClass: [12, 13, 14, 15].map(Money.init(nanoUSD:)))
+            let cost = Cost(cpu: Money(nanoUSD: 10), ram: Money(nanoUSD: 11), networkByClass: [12, 13, 14, 15, 17].map(Money.init(nanoUSD:)))
             // Large values too: Int64 all the way, no floating point on the way.
             var big = usage
             big.cpuCoreNanos = 1 << 60

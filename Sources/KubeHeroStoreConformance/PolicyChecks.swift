@@ -67,7 +67,7 @@ enum PolicyChecks {
             let rows = [
                 Fixture.row(a, labels: ["team": "ml"], at: Fixture.t0 - h, cpu: 1_000, ram: 0),
                 Fixture.row(a, labels: ["team": "ml"], at: Fixture.t0, cpu: 100, ram: 10),
-                Fixture.row(b, labels: ["team": "ml"], at: Fixture.t0 + h, cpu: 200, ram: 20, network: [0, 0, 0, 5]),
+                Fixture.row(b, labels: ["team": "ml"], at: Fixture.t0 + h, cpu: 200, ram: 20, network: [0, 0, 0, 5, 0]),
                 Fixture.row(c, labels: ["team": "web"], at: Fixture.t0 + h, cpu: 7, ram: 0),
                 Fixture.row(c, labels: ["team": "web"], at: Fixture.t0 + 3 * h, cpu: 50_000, ram: 0),  // after the end
             ]

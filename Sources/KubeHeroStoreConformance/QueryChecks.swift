@@ -41,14 +41,14 @@ enum QueryChecks {
             // Rows A@0, A@1, B@0, D@2.
             try expectEqual(
                 payments.cost,
-                Cost(cpu: Money(nanoUSD: 950_000_000), ram: Money(nanoUSD: 650_000_000), networkByClass: [0, 0, 100_000_000, 0].map(Money.init(nanoUSD:))),
+                Cost(cpu: Money(nanoUSD: 950_000_000), ram: Money(nanoUSD: 650_000_000), networkByClass: [0, 0, 100_000_000, 0, 0].map(Money.init(nanoUSD:))),
                 "costs by namespace: the cost components of \"payments\""
             )
             try expectEqual(
                 payments.usage,
                 Usage(
                     cpuCoreNanos: 1_900_000_000, cpuRequestCoreNanos: 2_850_000_000, memoryByteSeconds: 3_250_000_000,
-                    memoryRequestByteSeconds: 4_550_000_000, networkEgressBytes: [0, 0, 1_000_000_000, 0], sampledMillis: 240_000
+                    memoryRequestByteSeconds: 4_550_000_000, networkEgressBytes: [0, 0, 1_000_000_000, 0, 0], sampledMillis: 240_000
                 ),
                 "costs by namespace: the usage of \"payments\""
             )

@@ -50,7 +50,9 @@ public enum RollupWorld {
     public static let hours: Int64 = 5
 
     /// Stores about 200 random batches (`seed` picks them), with the node-minutes they cover.
-    public static func ingest(into store: any HubStore, seed: UInt64) async throws {
+    /// Network values are random for the first `networkClasses` classes (in `NetworkClass.allCases`
+    /// order), 0 for the others: fewer for a fleet that a database of an older schema holds.
+    public static func ingest(into store: any HubStore, seed: UInt64, networkClasses: Int = NetworkClass.allCases.count) async throws {
         var random = SplitMix64(seed: seed)
         func pick<T>(_ values: [T]) -> T { values[Int(random.next() % UInt64(values.count))] }
         func amount(_ limit: UInt64) -> Int64 { random.next() % 5 == 0 ? 0 : Int64(random.next() % limit) }
@@ -72,12 +74,12 @@ public enum RollupWorld {
                     key: key, labels: idle ? [:] : ["team": "t\(random.next() % 3)"], startMillis: start,
                     usage: Usage(
                         cpuCoreNanos: amount(60_000_000_000), cpuRequestCoreNanos: amount(60_000_000_000), memoryByteSeconds: amount(1 << 40),
-                        memoryRequestByteSeconds: amount(1 << 40), networkEgressBytes: (0..<4).map { _ in amount(1 << 30) },
+                        memoryRequestByteSeconds: amount(1 << 40), networkEgressBytes: NetworkClass.allCases.indices.map { $0 < networkClasses ? amount(1 << 30) : 0 },
                         sampledMillis: 60_000, gpuRequestMillis: amount(120_000), storageRequestByteSeconds: amount(1 << 40)
                     ),
                     cost: Cost(
                         cpu: Money(nanoUSD: amount(2_000_000)), ram: Money(nanoUSD: amount(1_000_000)),
-                        networkByClass: (0..<4).map { _ in Money(nanoUSD: amount(100_000)) },
+                        networkByClass: NetworkClass.allCases.indices.map { Money(nanoUSD: $0 < networkClasses ? amount(100_000) : 0) },
                         gpu: Money(nanoUSD: amount(5_000_000)), storage: Money(nanoUSD: amount(10_000))
                     )
                 ))
@@ -196,6 +198,37 @@ public enum RollupWorld {
         let all = try await store.costs(queries[1])
         if !sawIdle || all.count < 5 {
             throw fail("namespace rollup \(what): the fleet should have idle and at least 5 namespaces, got \(all.map(\.name))")
+        }
+    }
+}
+
+/// A row with traffic in every network class, cross-region included, for the stores' migration
+/// tests: stored, it must read back exactly per container and from the namespace rollup.
+public enum CrossRegionRows {
+    /// Ingests one batch for namespace `xr` a day after the fleet's hours and checks its
+    /// per-class bytes and costs in cost queries by container and by namespace (the rollup).
+    public static func expectStoredExactly(in store: any HubStore) async throws {
+        let start = Fixture.t0 + 24 * Fixture.hour
+        let bytes: [Int64] = NetworkClass.allCases.indices.map { Int64($0 + 1) << 20 }
+        let costs: [Int64] = NetworkClass.allCases.indices.map { Int64($0 + 1) * 1_000 }
+        let key = ContainerKey(cluster: "prod", node: "prod-n0", namespace: "xr", pod: "p", container: "c")
+        let row = UsageRow(
+            key: key, labels: [:], startMillis: start,
+            usage: Usage(networkEgressBytes: bytes, sampledMillis: 60_000),
+            cost: Cost(networkByClass: costs.map(Money.init(nanoUSD:)))
+        )
+        let outcomes = try await store.ingest([
+            Fixture.record(cluster: "prod", agent: "agent-cross-region", sequence: 1, node: "prod-n0", receivedAt: start + 60_000, rows: [row])
+        ])
+        try expectEqual(outcomes, [.committed], "the cross-region batch")
+        let range = TimeRange(startUnixMillis: start - Fixture.hour, endUnixMillis: start + Fixture.hour)
+        for (aggregation, usesRollup) in [(Aggregation.container, false), (.namespace, true), (.namespace, false)] {
+            var query = CostQuery(range: range, aggregation: aggregation, filter: RowFilter(namespace: "xr"), resolution: .hour)
+            query.usesRollup = usesRollup
+            if usesRollup != NamespaceRollup.answers(query) { throw fail("cross-region: \(aggregation) should\(usesRollup ? "" : " not") read the rollup") }
+            let groups = try await store.costs(query)
+            try expectEqual(groups.map(\.usage.networkEgressBytes), [bytes], "cross-region: bytes per class by \(aggregation) (rollup \(usesRollup))")
+            try expectEqual(groups.map { $0.cost.networkByClass.map(\.nanoUSD) }, [costs], "cross-region: cost per class by \(aggregation) (rollup \(usesRollup))")
         }
     }
 }

@@ -243,8 +243,12 @@ enum PostgresSchema {
         // same bounds) and back-filled from the hour rows. Hubs of an older version do not keep
         // it: stop them before this one starts (docs/postgres.md, "Upgrading").
         Migration(version: 3, summary: "per-(cluster, namespace) rollups of the hour rows, by hour and by day", statements: [
-            NamespaceRollup.createSQL(NamespaceRollup.table, integer: "bigint", text: "text", options: "PARTITION BY RANGE (start)"),
-            NamespaceRollup.createSQL(NamespaceRollup.dayTable, integer: "bigint", text: "text", options: "PARTITION BY RANGE (start)"),
+            NamespaceRollup.createSQL(
+                NamespaceRollup.table, integer: "bigint", text: "text", options: "PARTITION BY RANGE (start)", columns: UsageFields.namesBeforeCrossRegion
+            ),
+            NamespaceRollup.createSQL(
+                NamespaceRollup.dayTable, integer: "bigint", text: "text", options: "PARTITION BY RANGE (start)", columns: UsageFields.namesBeforeCrossRegion
+            ),
             """
                 DO $$
                 DECLARE p record;
@@ -268,7 +272,14 @@ enum PostgresSchema {
                 """,
             // Writers of hour rows wait for the back-fill, so that it sums every committed row.
             "LOCK TABLE usage_hour IN SHARE MODE",
-        ] + NamespaceRollup.fillSQL(integer: "::bigint")),
+        ] + NamespaceRollup.fillSQL(integer: "::bigint", columns: UsageFields.namesBeforeCrossRegion)),
+        // Rows from before it measured nothing cross-region: 0 bytes and $0 are exact for them.
+        // A constant default adds the column to every partition without rewriting one.
+        Migration(version: 4, summary: "cross-region network class: bytes and cost columns in every usage table", statements: [
+            "usage_minute", "usage_hour", NamespaceRollup.table, NamespaceRollup.dayTable,
+        ].map { table in
+            "ALTER TABLE \(table) ADD COLUMN net_cross_region bigint NOT NULL DEFAULT 0, ADD COLUMN cost_net_cross_region bigint NOT NULL DEFAULT 0"
+        }),
     ]
 
     /// One usage table of migration 1 (minute and hour rows have the same shape). Frozen with it.
@@ -277,7 +288,7 @@ enum PostgresSchema {
         CREATE TABLE \(name) (
             container_id bigint NOT NULL,
             start bigint NOT NULL,
-            \(UsageFields.names.map { "\($0) bigint NOT NULL" }.joined(separator: ",\n    "))
+            \(UsageFields.namesBeforeCrossRegion.map { "\($0) bigint NOT NULL" }.joined(separator: ",\n    "))
             , PRIMARY KEY (start, container_id)
         ) PARTITION BY RANGE (start)
         """

@@ -190,9 +190,18 @@ enum Schema {
         // (NamespaceRollup); back-filled here from the hour rows the database already holds.
         Migration(version: 6, summary: "per-(cluster, namespace) rollups of the hour rows, by hour and by day", sql: """
             \([NamespaceRollup.table, NamespaceRollup.dayTable].map {
-                NamespaceRollup.createSQL($0, integer: "INTEGER", text: "TEXT", options: "STRICT, WITHOUT ROWID") + ";"
+                NamespaceRollup.createSQL(
+                    $0, integer: "INTEGER", text: "TEXT", options: "STRICT, WITHOUT ROWID", columns: UsageFields.namesBeforeCrossRegion
+                ) + ";"
             }.joined(separator: "\n"))
-            \(NamespaceRollup.fillSQL(integer: "").map { $0 + ";" }.joined(separator: "\n"))
+            \(NamespaceRollup.fillSQL(integer: "", columns: UsageFields.namesBeforeCrossRegion).map { $0 + ";" }.joined(separator: "\n"))
+            """),
+        // Rows from before it measured nothing cross-region: 0 bytes and $0 are exact for them.
+        Migration(version: 7, summary: "cross-region network class: bytes and cost columns in every usage table", sql: """
+            \(["usage_minute", "usage_hour", NamespaceRollup.table, NamespaceRollup.dayTable].map { table in
+                ["net_cross_region", "cost_net_cross_region"]
+                    .map { "ALTER TABLE \(table) ADD COLUMN \($0) INTEGER NOT NULL DEFAULT 0;" }.joined(separator: "\n")
+            }.joined(separator: "\n"))
             """),
     ]
 

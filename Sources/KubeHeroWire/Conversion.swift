@@ -152,6 +152,7 @@ extension ContainerSamples {
             case .sameZone: cls = .sameZone
             case .crossZone: cls = .crossZone
             case .internet: cls = .internet
+            case .crossRegion: cls = .crossRegion
             case .UNRECOGNIZED(let v): throw ValidationError(field: "networkEgress[\(i)].class", "unknown value \(v)")
             }
             if network[cls] != nil {
@@ -193,6 +194,7 @@ extension Kubehero_Wire_V1_NetworkClass {
         case .sameZone: self = .sameZone
         case .crossZone: self = .crossZone
         case .internet: self = .internet
+        case .crossRegion: self = .crossRegion
         }
     }
 }

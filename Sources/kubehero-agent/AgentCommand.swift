@@ -66,7 +66,8 @@ extension AgentCommand {
         @Option(help: "The cluster's service CIDR (repeatable).") var serviceCidr: [String] = []
         @Option(help: "This node's pod CIDR: same-node traffic (repeatable).") var nodePodCidr: [String] = []
         @Option(help: "A zone's subnet, ZONE=CIDR (repeatable): same-zone for this node's zone, else cross-zone.") var zoneSubnet: [String] = []
-        @Option(help: "A destination class for a network, CIDR=CLASS (same-node, same-zone, cross-zone, internet; repeatable).") var netClass: [String] = []
+        @Option(help: "Another region's subnet, REGION=CIDR (repeatable): cross-region unless REGION is this node's region.") var regionSubnet: [String] = []
+        @Option(help: "A destination class for a network, CIDR=CLASS (same-node, same-zone, cross-zone, internet, cross-region; repeatable).") var netClass: [String] = []
         @Option(help: "Class of pod, service and private addresses outside every zone subnet (default same-zone).") var inClusterClass: String?
         @Option(help: "Learn the other nodes' zones, pod CIDRs and addresses from the API server for the network classes: on or off (KUBEHERO_NET_FROM_NODES, default on; needs --kube-api and eBPF).") var netFromNodes: String?
         @Option(help: "How often the nodes are listed for that (KUBEHERO_NET_FROM_NODES_INTERVAL, default 5m).") var netFromNodesInterval: String?
@@ -173,6 +174,7 @@ extension AgentCommand {
             flags += serviceCidr.map { (flag: "--service-cidr", directive: "service-cidr \($0)") }
             flags += nodePodCidr.map { (flag: "--node-pod-cidr", directive: "node-pod-cidr \($0)") }
             flags += try zoneSubnet.map { (flag: "--zone-subnet", directive: "zone-subnet \(try pair($0, flag: "--zone-subnet"))") }
+            flags += try regionSubnet.map { (flag: "--region-subnet", directive: "region-subnet \(try pair($0, flag: "--region-subnet"))") }
             flags += try netClass.map { (flag: "--net-class", directive: "class \(try pair($0, flag: "--net-class"))") }
             if let inClusterClass { flags.append((flag: "--in-cluster-class", directive: "in-cluster-class \(inClusterClass)")) }
             var options = try BPFOptions.parse(

@@ -26,7 +26,7 @@ struct EBPFAgentEndToEndTests {
                 let sender = try await Self.udpSender(world, to: "127.0.0.1", count: count, size: size)
                 let agent = try world.startAgent(tickMillis: 500, flushMillis: 2000, bpf: ["--bpf", "on", "--net-class", "127.0.0.1/32=internet"])
                 try await agent.wait(for: "its first reading") { $0.ticks >= 1 }
-                let group = try await Self.sendAndPrice(sender, world: world, agent: agent)
+                let group = try await Self.sendAndPrice([sender], world: world, agent: agent)[0]
                 print("ebpf e2e: network cost by class \(group.networkCostByClass ?? [:])")
                 let internet = try await Self.expectOnly(.internet, group, bytes: Double(count * (size + 28)), world: world)
                 #expect(Double(group.networkCost).map { abs($0 - internet) < 1e-9 } == true, "networkCost \(group.networkCost) is the sum of the classes")
@@ -35,20 +35,23 @@ struct EBPFAgentEndToEndTests {
         }
     }
 
-    @Test("With an API server, another node's address is classed by its zone label: bytes sent to it are priced cross-zone", .timeLimit(.minutes(3)))
+    @Test("With an API server, other nodes' addresses are classed by their zone and region labels: bytes sent to them are priced cross-zone and cross-region", .timeLimit(.minutes(3)))
     func classesFromNodeObjects() async throws {
         try BPFTestHost.require()
-        // A node in another zone whose internal address is 127.0.0.2 (on loopback, so the bytes
-        // stay on this machine): listed by the fake API server after the recorded GKE nodes.
-        let peer = #"{"metadata": {"name": "peer-c", "labels": {"topology.kubernetes.io/zone": "europe-west1-c"}}, "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.2"}]}}"#
-        try await MetadataKubernetesAPITests.withFakeAPIServer(nodeName: AgentWorld.nodeName, extraNodes: [peer]) { api, _ in
+        // A node in another zone whose internal address is 127.0.0.2, and one in another region
+        // at 127.0.0.3 (on loopback, so the bytes stay on this machine): listed by the fake API
+        // server after the recorded GKE nodes. This node's zone and region come from flags.
+        let peer = #"{"metadata": {"name": "peer-c", "labels": {"topology.kubernetes.io/zone": "europe-west1-c", "topology.kubernetes.io/region": "europe-west1"}}, "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.2"}]}}"#
+        let far = #"{"metadata": {"name": "far-a", "labels": {"topology.kubernetes.io/zone": "us-central1-a", "topology.kubernetes.io/region": "us-central1"}}, "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.3"}]}}"#
+        try await MetadataKubernetesAPITests.withFakeAPIServer(nodeName: AgentWorld.nodeName, extraNodes: [peer, far]) { api, _ in
             try await AgentWorld.run { world in
                 try await world.hub.serving {
                     let count = 1000, size = 1400
                     let sender = try await Self.udpSender(world, to: "127.0.0.2", count: count, size: size)
+                    let farSender = try await Self.udpSender(world, to: "127.0.0.3", count: count / 2, size: size, pod: "replicator")
                     let agent = try world.startAgent(tickMillis: 500, flushMillis: 2000, bpf: ["--bpf", "on"], extraArguments: [
                         "--kube-api", api.baseURL, "--kube-api-token-file", api.tokenFile ?? "", "--kube-api-ca-file", api.caFile ?? "",
-                        "--node-label", "topology.kubernetes.io/zone=europe-west1-b",
+                        "--node-label", "topology.kubernetes.io/zone=europe-west1-b", "--node-label", "topology.kubernetes.io/region=europe-west1",
                     ])
                     let deadline = ContinuousClock.now + .seconds(30)
                     while !agent.log.contains("network classes from the cluster's nodes") {
@@ -57,17 +60,18 @@ struct EBPFAgentEndToEndTests {
                     }
                     // Bytes sent before the agent's first reading are in its baseline, not its deltas.
                     try await agent.wait(for: "its first reading") { $0.ticks >= 1 }
-                    let group = try await Self.sendAndPrice(sender, world: world, agent: agent)
-                    _ = try await Self.expectOnly(.crossZone, group, bytes: Double(count * (size + 28)), world: world)
+                    let groups = try await Self.sendAndPrice([sender, farSender], world: world, agent: agent)
+                    _ = try await Self.expectOnly(.crossZone, groups[0], bytes: Double(count * (size + 28)), world: world)
+                    _ = try await Self.expectOnly(.crossRegion, groups[1], bytes: Double(count / 2 * (size + 28)), world: world)
                 }
             }
         }
     }
 
-    /// A container that, once started, sends `count` UDP datagrams of `size` bytes to `target`
-    /// port 9, prints `sent`, and waits.
-    static func udpSender(_ world: AgentWorld, to target: String, count: Int, size: Int) async throws -> TestContainer {
-        try await world.container(pod: "shop", name: "uploader", running: """
+    /// A container (of pod `pod`) that, once started, sends `count` UDP datagrams of `size` bytes
+    /// to `target` port 9, prints `sent`, and waits.
+    static func udpSender(_ world: AgentWorld, to target: String, count: Int, size: Int, pod: String = "shop") async throws -> TestContainer {
+        try await world.container(pod: pod, name: "uploader", running: """
             print("waiting", flush=True)
             import socket, sys, time
             sys.stdin.readline()
@@ -80,14 +84,16 @@ struct EBPFAgentEndToEndTests {
             """)
     }
 
-    /// Lets `sender` send, retires it, ends the agent, and returns the sender's costs.
-    static func sendAndPrice(_ sender: TestContainer, world: AgentWorld, agent: AgentProcess) async throws -> CostGroupResult {
-        sender.start()
-        #expect(sender.process.readLine() == "sent")
-        _ = try await world.retire([sender], agent: agent)
+    /// Lets the senders send, retires them, ends the agent, and returns the senders' costs.
+    static func sendAndPrice(_ senders: [TestContainer], world: AgentWorld, agent: AgentProcess) async throws -> [CostGroupResult] {
+        for sender in senders {
+            sender.start()
+            #expect(sender.process.readLine() == "sent")
+        }
+        _ = try await world.retire(senders, agent: agent)
         _ = try await world.finish(agent)
         let costs = try await world.hub.costsByContainer()
-        return try #require(costs.group(for: sender)?.result, "no row for the sender: \(costs.keys.sorted())")
+        return try senders.map { sender in try #require(costs.group(for: sender)?.result, "no row for a sender: \(costs.keys.sorted())") }
     }
 
     /// Expects `bytes` priced at the node's egress rate for `expected`, and no cost in the other

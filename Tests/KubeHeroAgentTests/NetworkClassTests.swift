@@ -68,6 +68,41 @@ struct NetworkClassTests {
         #expect(NetworkClassConfiguration.classify(Self.address("10.0.2.9"), rules: none) == .crossZone)
     }
 
+    @Test("Region subnets are cross-region unless they are this node's region; zone subnets and nodes win over them")
+    func regions() throws {
+        var config = NetworkClassConfiguration()
+        try config.apply(text: """
+            zone-subnet us-east-1a 10.0.0.0/20
+            region-subnet us-east-1 10.0.0.0/16
+            region-subnet us-west-2 10.1.0.0/16
+            region-subnet eu-west-1 10.2.0.0/16
+            region-subnet us-west-2 10.1.7.0/24   # a more specific one, also another region
+            zone-subnet us-west-2a 10.1.7.0/24   # named as a zone too: the zone wins
+            """, origin: "net.conf")
+        let rules = config.rules(zone: "us-east-1a", region: "us-east-1")
+        func cls(_ a: String, _ rules: [NetworkClassRule]) -> NetworkClass { NetworkClassConfiguration.classify(Self.address(a), rules: rules) }
+        #expect(cls("10.0.2.9", rules) == .sameZone)
+        #expect(cls("10.0.200.9", rules) == .sameZone, "this region's subnet is ignored: a private address, in-cluster class")
+        #expect(cls("10.1.0.9", rules) == .crossRegion)
+        #expect(cls("10.2.255.9", rules) == .crossRegion)
+        #expect(cls("10.1.7.9", rules) == .crossZone, "a zone subnet wins over a region subnet for the same network")
+        #expect(!rules.contains { $0.cidr.description == "10.0.0.0/16" }, "this region's own subnet makes no rule")
+
+        // From us-west-2 the roles swap; with the region unknown every region subnet is cross-region.
+        let west = config.rules(zone: "us-west-2b", region: "us-west-2")
+        #expect(cls("10.1.0.9", west) == .sameZone)
+        #expect(cls("10.0.200.9", west) == .crossRegion)
+        let unknown = config.rules(zone: "us-east-1a")
+        #expect(cls("10.0.200.9", unknown) == .crossRegion)
+        #expect(cls("10.1.0.9", unknown) == .crossRegion)
+        #expect(cls("10.0.2.9", unknown) == .sameZone, "the zone subnet still wins")
+
+        #expect(throws: ValidationError(field: "f", "usage: region-subnet REGION CIDR")) { try config.apply("region-subnet us-west-2", source: "f") }
+        #expect(throws: ValidationError.self) { try config.apply("region-subnet us-west-2 10.1.0.0/40", source: "f") }
+        try config.apply("class 192.0.2.0/24 cross-region", source: "g")
+        #expect(cls("192.0.2.1", config.rules(zone: "")) == .crossRegion)
+    }
+
     @Test("The same network named twice gets the more specific source's class")
     func precedence() throws {
         var config = NetworkClassConfiguration()
@@ -87,7 +122,7 @@ struct NetworkClassTests {
         #expect(throws: ValidationError(field: "net.conf:2", "usage: zone-subnet ZONE CIDR")) {
             try config.apply(text: "pod-cidr 10.0.0.0/8\nzone-subnet 10.0.0.0/20", origin: "net.conf")
         }
-        #expect(throws: ValidationError(field: "--net-class", "unknown class \"egress\"; expected one of same-node, same-zone, cross-zone, internet")) {
+        #expect(throws: ValidationError(field: "--net-class", "unknown class \"egress\"; expected one of same-node, same-zone, cross-zone, internet, cross-region")) {
             try config.apply("class 10.0.0.0/8 egress", source: "--net-class")
         }
         #expect(throws: ValidationError.self) { try config.apply("pod-cidrs 10.0.0.0/8", source: "x") }

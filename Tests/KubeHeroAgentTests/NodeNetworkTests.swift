@@ -64,6 +64,39 @@ struct NodeNetworkTests {
         #expect(NetworkClassConfiguration.classify(Self.ip("10.52.0.9"), rules: unknown) == .sameNode)
     }
 
+    @Test("a node in another region is cross-region; with either region unknown the zones decide")
+    func rulesAcrossRegions() async throws {
+        var network = NetworkClassConfiguration()
+        var nodes = try Self.recordedNodes().map { ClusterNodeNetwork.from($0).node }
+        // A node of the same cluster in another region (a cluster that spans regions).
+        nodes.append(ClusterNodeNetwork(name: "far", zone: "us-central1-a", region: "us-central1", networks: [try CIDR(parsing: "10.60.0.0/24", field: "t")]))
+        // One whose labels do not say its region: its zone decides.
+        nodes.append(ClusterNodeNetwork(name: "unlabelled", zone: "europe-west1-c", region: "", networks: [try CIDR(parsing: "10.61.0.0/24", field: "t")]))
+        network.clusterNodes = nodes
+        let rules = network.rules(zone: "europe-west1-b", region: "europe-west1", nodeName: Self.me)
+        func at(_ address: String, _ rules: [NetworkClassRule]) -> NetworkClass { NetworkClassConfiguration.classify(Self.ip(address), rules: rules) }
+        #expect(at("10.60.0.9", rules) == .crossRegion)
+        #expect(at("10.61.0.9", rules) == .crossZone)
+        #expect(at("10.52.1.9", rules) == .sameZone)
+        #expect(at("10.52.2.9", rules) == .crossZone)
+        #expect(at("10.52.0.17", rules) == .sameNode)
+        // This node's region unknown: no node is cross-region.
+        #expect(at("10.60.0.9", network.rules(zone: "europe-west1-b", nodeName: Self.me)) == .crossZone)
+
+        // The source takes this node's region from its own Node object, and a flag wins over it.
+        let log = MetadataLogRecorder()
+        let api = try KubernetesAPI(configuration: .init(baseURL: "https://127.0.0.1:1", tokenFile: nil, caFile: nil), logger: log.logger)
+        for (flag, expected) in [("", "europe-west1"), ("us-central1", "us-central1")] {
+            let source = NodeNetworkSource(
+                api: api, configured: NetworkClassConfiguration(), nodeName: Self.me, flagZone: "", flagRegion: flag, logger: log.logger,
+                install: { _ in BPFPrograms.RuleChange() })
+            let (rules, _, region) = source.rules(for: nodes)
+            #expect(region == expected)
+            #expect(at("10.60.0.9", rules) == (flag.isEmpty ? .crossRegion : .crossZone), "from \(expected)")
+        }
+        try await api.shutdown()
+    }
+
     @Test("the node list is read page by page with continue tokens; an item that is not a Node is named and skipped")
     func pagedList() async throws {
         try await MetadataKubernetesAPITests.withFakeAPIServer { configuration, _ in
@@ -148,7 +181,7 @@ struct NodeNetworkTests {
         let source = NodeNetworkSource(
             api: api, configured: NetworkClassConfiguration(), nodeName: Self.me, flagZone: "europe-west1-c", logger: log.logger,
             install: { _ in BPFPrograms.RuleChange() })
-        let (rules, zone) = source.rules(for: nodes)
+        let (rules, zone, _) = source.rules(for: nodes)
         try await api.shutdown()
         #expect(zone == "europe-west1-c")
         #expect(NetworkClassConfiguration.classify(Self.ip("10.52.2.9"), rules: rules) == .sameZone)

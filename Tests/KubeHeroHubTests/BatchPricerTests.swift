@@ -9,7 +9,7 @@ import Testing
 struct BatchPricerTests {
     static let rates = NodeRates(
         cpuCoreHour: Money(nanoUSD: 3_600_000_000), ramGiBHour: Money(nanoUSD: 3_600_000_000),
-        egressPerGiB: [.zero, .zero, .zero, .zero], source: .defaultRateCard(reason: "test")
+        egressPerGiB: NetworkClass.zeros.map(Money.init(nanoUSD:)), source: .defaultRateCard(reason: "test")
     )
 
     struct FixedBook: PriceBook {

@@ -131,7 +131,7 @@ struct PricingEngineTests {
                     cpuRequestCoreNanos: Int64(rng.next() % 4000) * observed * 1000,
                     memoryByteSeconds: Int64(rng.next() % (16 << 30)) * observed / 1000,
                     memoryRequestByteSeconds: Int64(rng.next() % (16 << 30)) * observed / 1000,
-                    networkEgressBytes: (0..<4).map { _ in Int64(rng.next() % (1 << 30)) }, sampledMillis: observed,
+                    networkEgressBytes: NetworkClass.allCases.map { _ in Int64(rng.next() % (1 << 30)) }, sampledMillis: observed,
                     gpuRequestMillis: Int64(rng.next() % 2) * observed
                 )
                 allocated.append(Allocation.cost(of: usage, at: rates))

@@ -100,14 +100,14 @@ struct PricingTests {
     @Test("allocation charges max(request, usage) per resource and network per class")
     func allocation() {
         let rates = NodeRates(cpuCoreHour: Money(nanoUSD: 3_600_000_000), ramGiBHour: Money(nanoUSD: 3_600_000_000),
-                              egressPerGiB: [.zero, .zero, Money(nanoUSD: 10_000_000), Money(nanoUSD: 90_000_000)], source: .defaultRateCard(reason: "test"))
+                              egressPerGiB: [.zero, .zero, Money(nanoUSD: 10_000_000), Money(nanoUSD: 90_000_000), Money(nanoUSD: 20_000_000)], source: .defaultRateCard(reason: "test"))
         // $3.60 per core-hour = 1,000,000 nano-USD per core-second (likewise per GiB-second).
         let usage = Usage(cpuCoreNanos: 2_000_000_000, cpuRequestCoreNanos: 5_000_000_000, memoryByteSeconds: 3 << 30,
-                          memoryRequestByteSeconds: 1 << 30, networkEgressBytes: [0, 5 << 30, 1 << 30, 2 << 30], sampledMillis: 60_000)
+                          memoryRequestByteSeconds: 1 << 30, networkEgressBytes: [0, 5 << 30, 1 << 30, 2 << 30, 3 << 30], sampledMillis: 60_000)
         let cost = Allocation.cost(of: usage, at: rates)
         #expect(cost.cpu.nanoUSD == 5_000_000) // request (5 core-s) beats usage (2 core-s)
         #expect(cost.ram.nanoUSD == 3_000_000) // usage (3 GiB-s) beats request (1 GiB-s)
-        #expect(cost.networkByClass.map(\.nanoUSD) == [0, 0, 10_000_000, 180_000_000])
-        #expect(cost.total.nanoUSD == 198_000_000)
+        #expect(cost.networkByClass.map(\.nanoUSD) == [0, 0, 10_000_000, 180_000_000, 60_000_000])
+        #expect(cost.total.nanoUSD == 258_000_000)
     }
 }

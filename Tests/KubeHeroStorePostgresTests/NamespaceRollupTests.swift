@@ -32,12 +32,16 @@ struct PostgresNamespaceRollupTests {
     @Test func theMigrationBackFillsTheRollupInPartitionsLikeTheHourRows() async throws {
         try await TestPostgres.withDatabase { url, name in
             let store = try await PostgresStore.open(try PostgresStoreConfiguration(url: url), logger: quietLogger)
-            try await RollupWorld.ingest(into: store, seed: 22)
+            try await RollupWorld.ingest(into: store, seed: 22, networkClasses: 4)
             let expected = try await RollupWorld.answers(store)
             try await store.close()
-            // The database as it was before the migration that adds the rollup.
+            // The database as it was before the migration that adds the rollup (3), which came
+            // before the one that adds the cross-region columns (4).
             try await TestPostgres.run("DROP TABLE \(NamespaceRollup.table), \(NamespaceRollup.dayTable)", in: name)
-            try await TestPostgres.run("DELETE FROM schema_migrations WHERE version = 3", in: name)
+            for table in ["usage_minute", "usage_hour"] {
+                try await TestPostgres.run(PostgresCrossRegionMigrationTests.dropCrossRegion(table), in: name)
+            }
+            try await TestPostgres.run("DELETE FROM schema_migrations WHERE version >= 3", in: name)
             try await RollupWorld.closing(try await PostgresStore.open(try PostgresStoreConfiguration(url: url), logger: quietLogger)) { reopened in
                 try await RollupWorld.expectRollupAgrees(reopened, answering: expected, "after the migration's back-fill")
             }
@@ -51,6 +55,43 @@ struct PostgresNamespaceRollupTests {
             #expect(!hourPartitions.isEmpty)
             #expect(try await partitions(NamespaceRollup.table) == hourPartitions)
             #expect(try await partitions(NamespaceRollup.dayTable) == hourPartitions)
+        }
+    }
+}
+
+/// Migration 4, the cross-region class: a database of version 3 with a fleet's rows keeps every
+/// answer, reads 0 bytes and $0 cross-region for the old rows (in every partition), and stores
+/// cross-region from then on.
+@Suite("PostgreSQL cross-region migration", .enabled(Comment(rawValue: TestPostgres.skipReason)) { try await TestPostgres.available() })
+struct PostgresCrossRegionMigrationTests {
+    /// The statement that takes `table` (and its partitions) back to its shape before migration 4.
+    static func dropCrossRegion(_ table: String) -> String {
+        let (usage, cost) = UsageFields.columns(of: .crossRegion)
+        return "ALTER TABLE \(table) DROP COLUMN \(usage), DROP COLUMN \(cost)"
+    }
+
+    @Test func aVersion3DatabaseKeepsItsRowsAndGainsTheColumns() async throws {
+        try await TestPostgres.withDatabase { url, name in
+            let store = try await PostgresStore.open(try PostgresStoreConfiguration(url: url), logger: quietLogger)
+            try await RollupWorld.ingest(into: store, seed: 23, networkClasses: 4)
+            let expected = try await RollupWorld.answers(store)
+            try await store.close()
+            for table in ["usage_minute", "usage_hour", NamespaceRollup.table, NamespaceRollup.dayTable] {
+                try await TestPostgres.run(Self.dropCrossRegion(table), in: name)
+            }
+            try await TestPostgres.run("DELETE FROM schema_migrations WHERE version = 4", in: name)
+            try await RollupWorld.closing(try await PostgresStore.open(try PostgresStoreConfiguration(url: url), logger: quietLogger)) { reopened in
+                try await RollupWorld.expectRollupAgrees(reopened, answering: expected, "after the cross-region migration")
+                try await CrossRegionRows.expectStoredExactly(in: reopened)
+            }
+            // Every partition has the columns, old rows with 0.
+            let missing = try await TestPostgres.query("""
+                SELECT c.relname FROM pg_class AS c
+                WHERE c.relkind IN ('r', 'p') AND c.relname LIKE 'usage\\_%'
+                  AND NOT EXISTS (SELECT 1 FROM pg_attribute AS a WHERE a.attrelid = c.oid AND a.attname = 'cost_net_cross_region')
+                """, in: name)
+            #expect(missing.isEmpty, "tables without the column: \(missing)")
+            #expect(try await TestPostgres.query("SELECT max(version)::text FROM schema_migrations", in: name) == ["\(PostgresStore.schemaVersion)"])
         }
     }
 }

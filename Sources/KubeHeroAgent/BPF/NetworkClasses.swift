@@ -81,6 +81,11 @@ public struct NetworkClassRule: Hashable, Sendable {
 /// - `class CIDR CLASS` lines: exactly that;
 /// - this node (its own addresses, found at start, loopback, and `node-pod-cidr`): same-node;
 /// - `zone-subnet ZONE CIDR`: same-zone when ZONE is this node's zone, else cross-zone;
+/// - the cluster's nodes (`NodeNetworkSource`): by their region and zone labels against this
+///   node's: cross-region, cross-zone or same-zone;
+/// - `region-subnet REGION CIDR`: cross-region when REGION is not this node's region (other
+///   regions' VPCs, peered or reached over a transit gateway); this node's own region's
+///   subnets are ignored (give its zones' subnets instead);
 /// - the cluster's `pod-cidr` and `service-cidr`, and private ranges (RFC 1918, RFC 6598,
 ///   fc00::/7): `in-cluster-class` (default same-zone: in-cluster traffic whose zone the agent
 ///   cannot tell; give zone subnets to price cross-zone traffic).
@@ -97,6 +102,7 @@ public struct NetworkClassRule: Hashable, Sendable {
 /// node-pod-cidr 10.244.3.0/24
 /// zone-subnet us-east-1a 10.0.0.0/20
 /// zone-subnet us-east-1b 10.0.16.0/20
+/// region-subnet us-west-2 10.1.0.0/16
 /// class 203.0.113.0/24 cross-zone
 /// in-cluster-class cross-zone
 /// ```
@@ -106,11 +112,13 @@ public struct NetworkClassConfiguration: Sendable, Hashable {
     public var podCIDRs: [CIDR] = []
     public var serviceCIDRs: [CIDR] = []
     public var zoneSubnets: [String: [CIDR]] = [:]
+    public var regionSubnets: [String: [CIDR]] = [:]
     public var privateRanges: [CIDR] = Self.standardPrivateRanges
     public var inClusterClass: NetworkClass = .sameZone
     public var explicit: [NetworkClassRule] = []
     /// The cluster's nodes as the API server lists them (`NodeNetworkSource`): each node's pod
-    /// CIDRs and addresses are same-zone or cross-zone by its zone label, this node's same-node.
+    /// CIDRs and addresses are cross-region, same-zone or cross-zone by its region and zone
+    /// labels, this node's same-node.
     public var clusterNodes: [ClusterNodeNetwork] = []
 
     public init() {}
@@ -121,15 +129,21 @@ public struct NetworkClassConfiguration: Sendable, Hashable {
     /// Loopback: always this node.
     public static let loopback: [CIDR] = ["127.0.0.0/8", "::1/128"].map { try! CIDR(parsing: $0, field: "builtin") }
 
-    /// The table for node `nodeName` in `zone`, one rule per network, sorted. With `zone` empty
-    /// (unknown) every zone subnet is cross-zone, and other nodes are `inClusterClass`.
-    public func rules(zone: String, nodeName: String = "") -> [NetworkClassRule] {
+    /// The table for node `nodeName` in `zone` of `region`, one rule per network, sorted. With
+    /// `zone` empty (unknown) every zone subnet is cross-zone, and other nodes of this region
+    /// are `inClusterClass`; with `region` empty every region subnet is cross-region, and a
+    /// node is cross-region only when it and this node name different regions.
+    public func rules(zone: String, region: String = "", nodeName: String = "") -> [NetworkClassRule] {
         var table: [CIDR: NetworkClass] = [:]
         // Lowest precedence first; a later source overwrites the same network.
         for cidr in privateRanges + podCIDRs + serviceCIDRs { table[cidr] = inClusterClass }
+        for (name, subnets) in regionSubnets where region.isEmpty || name != region {
+            for cidr in subnets { table[cidr] = .crossRegion }
+        }
         for node in clusterNodes {
             let networkClass: NetworkClass =
                 !nodeName.isEmpty && node.name == nodeName ? .sameNode
+                : !region.isEmpty && !node.region.isEmpty && node.region != region ? .crossRegion
                 : zone.isEmpty || node.zone.isEmpty ? inClusterClass
                 : node.zone == zone ? .sameZone : .crossZone
             for cidr in node.networks { table[cidr] = networkClass }
@@ -172,6 +186,9 @@ public struct NetworkClassConfiguration: Sendable, Hashable {
         case "zone-subnet":
             let a = try arguments(2, "ZONE CIDR")
             zoneSubnets[a[0], default: []].append(try CIDR(parsing: a[1], field: source))
+        case "region-subnet":
+            let a = try arguments(2, "REGION CIDR")
+            regionSubnets[a[0], default: []].append(try CIDR(parsing: a[1], field: source))
         case "class":
             let a = try arguments(2, "CIDR CLASS")
             explicit.append(NetworkClassRule(try CIDR(parsing: a[0], field: source), try networkClass(a[1])))
@@ -179,7 +196,7 @@ public struct NetworkClassConfiguration: Sendable, Hashable {
         default:
             throw ValidationError(
                 field: source,
-                "unknown directive \"\(directive)\"; expected pod-cidr, service-cidr, node-pod-cidr, node-ip, private, zone-subnet, class or in-cluster-class")
+                "unknown directive \"\(directive)\"; expected pod-cidr, service-cidr, node-pod-cidr, node-ip, private, zone-subnet, region-subnet, class or in-cluster-class")
         }
     }
 

@@ -5,12 +5,13 @@ import Synchronization
 
 /// Keeps the eBPF destination-class tables in step with the cluster's nodes: every
 /// `refreshInterval` it lists the Node objects (in small pages) and classes each node's pod
-/// CIDRs and addresses by its `topology.kubernetes.io/zone` label: this node's are same-node,
-/// those of nodes in this node's zone same-zone, the others cross-zone. Everything configured
-/// by flags, file or environment stays, and wins where it names the same network.
+/// CIDRs and addresses by its `topology.kubernetes.io/region` and `zone` labels: this node's
+/// are same-node, those of nodes in another region cross-region, in this node's zone
+/// same-zone, the others cross-zone. Everything configured by flags, file or environment
+/// stays, and wins where it names the same network.
 ///
-/// This node's zone is the flag's (`--node-label topology.kubernetes.io/zone=...`) when given,
-/// else its own Node object's. Until the first answer, and whenever the API server cannot be
+/// This node's zone and region are the flags' (`--node-label topology.kubernetes.io/zone=...`)
+/// when given, else its own Node object's. Until the first answer, and whenever the API server cannot be
 /// asked, the tables keep what they hold: the configured rules, or the last good listing. Each
 /// change of state is logged once. As a `Service`, ``run()`` refreshes until graceful shutdown.
 ///
@@ -24,8 +25,9 @@ public final class NodeNetworkSource: Service, Sendable {
         public var zones = 0
         /// Rules in the tables.
         public var rules = 0
-        /// This node's zone as used ("" when unknown).
+        /// This node's zone and region as used ("" when unknown).
         public var zone = ""
+        public var region = ""
         /// Why the last refresh failed; nil after a good one.
         public var failure: String?
     }
@@ -35,15 +37,17 @@ public final class NodeNetworkSource: Service, Sendable {
     private let configured: NetworkClassConfiguration
     private let nodeName: String
     private let flagZone: String
+    private let flagRegion: String
     private let refreshInterval: Duration
     private let logger: Logger
     private let state = Mutex<(status: Status, logged: String?, rejected: Set<String>)>((Status(), nil, []))
 
     /// `configured` is the configuration the tables were filled from at start (flags, file,
     /// environment and this host's addresses); `install` replaces the tables' contents
-    /// (`BPFPrograms.install`). `flagZone` is this node's zone from flags, "" if none.
+    /// (`BPFPrograms.install`). `flagZone` and `flagRegion` are this node's zone and region
+    /// from flags, "" if none.
     public init(
-        api: KubernetesAPI, configured: NetworkClassConfiguration, nodeName: String, flagZone: String,
+        api: KubernetesAPI, configured: NetworkClassConfiguration, nodeName: String, flagZone: String, flagRegion: String = "",
         refreshInterval: Duration = .seconds(300), logger: Logger,
         install: @escaping @Sendable ([NetworkClassRule]) throws(BPFError) -> BPFPrograms.RuleChange
     ) {
@@ -51,6 +55,7 @@ public final class NodeNetworkSource: Service, Sendable {
         self.configured = configured
         self.nodeName = nodeName
         self.flagZone = flagZone
+        self.flagRegion = flagRegion
         self.refreshInterval = refreshInterval
         self.logger = logger
         self.install = install
@@ -59,11 +64,13 @@ public final class NodeNetworkSource: Service, Sendable {
     public var status: Status { state.withLock { $0.status } }
 
     /// The tables for these nodes: what `refresh` installs.
-    public func rules(for nodes: [ClusterNodeNetwork]) -> (rules: [NetworkClassRule], zone: String) {
-        let zone = flagZone.isEmpty ? nodes.first { $0.name == nodeName }?.zone ?? "" : flagZone
+    public func rules(for nodes: [ClusterNodeNetwork]) -> (rules: [NetworkClassRule], zone: String, region: String) {
+        let me = nodes.first { $0.name == nodeName }
+        let zone = flagZone.isEmpty ? me?.zone ?? "" : flagZone
+        let region = flagRegion.isEmpty ? me?.region ?? "" : flagRegion
         var network = configured
         network.clusterNodes = nodes
-        return (network.rules(zone: zone, nodeName: nodeName), zone)
+        return (network.rules(zone: zone, region: region, nodeName: nodeName), zone, region)
     }
 
     /// Lists the nodes once and installs the tables they give; a failure is logged (once per
@@ -85,7 +92,7 @@ public final class NodeNetworkSource: Service, Sendable {
             nodes.append(node)
             rejected += bad
         }
-        let (rules, zone) = rules(for: nodes)
+        let (rules, zone, region) = rules(for: nodes)
         let change: BPFPrograms.RuleChange
         do {
             change = try install(rules)
@@ -93,9 +100,9 @@ public final class NodeNetworkSource: Service, Sendable {
             fail("installing the class rules of \(nodes.count) nodes: \(error)")
             return false
         }
-        let status = Status(nodes: nodes.count, zones: Set(nodes.map(\.zone).filter { !$0.isEmpty }).count, rules: rules.count, zone: zone)
+        let status = Status(nodes: nodes.count, zones: Set(nodes.map(\.zone).filter { !$0.isEmpty }).count, rules: rules.count, zone: zone, region: region)
         let (report, newlyRejected) = state.withLock { state -> (Bool, [String]) in
-            let key = "ok \(status.nodes) \(status.zones) \(status.zone)"
+            let key = "ok \(status.nodes) \(status.zones) \(status.zone) \(status.region)"
             defer { state.status = status; state.logged = key }
             let fresh = rejected.filter { !state.rejected.contains($0) }
             state.rejected = Set(rejected)
@@ -105,7 +112,7 @@ public final class NodeNetworkSource: Service, Sendable {
         if report {
             logger.info("network classes from the cluster's nodes", metadata: [
                 "nodes": "\(status.nodes)", "zones": "\(status.zones)", "zone": "\(zone.isEmpty ? "unknown" : zone)",
-                "rules": "\(status.rules)", "written": "\(change.written)", "removed": "\(change.removed)",
+                "region": "\(region.isEmpty ? "unknown" : region)", "rules": "\(status.rules)", "written": "\(change.written)", "removed": "\(change.removed)",
             ])
         }
         return true

@@ -57,17 +57,17 @@ public struct SelectedSampler: Sendable {
 
 extension EBPFSampler {
     /// The eBPF sampler when `options.mode` and the node allow it, else the cgroupfs sampler; a
-    /// fallback is logged with its reason (`--bpf on` throws it instead). `zone` is this node's
-    /// zone, for the zone-subnet classes.
+    /// fallback is logged with its reason (`--bpf on` throws it instead). `zone` and `region`
+    /// are this node's ("" when unknown), for the zone-subnet and region-subnet classes.
     public static func select(
-        cgroup: CgroupOptions, bpf options: BPFOptions, zone: String, logger: Logger
+        cgroup: CgroupOptions, bpf options: BPFOptions, zone: String, region: String = "", logger: Logger
     ) throws -> SelectedSampler {
         let cgroups = try CgroupfsSampler(options: cgroup, logger: logger)
         logger.info("sampling container cgroups", metadata: cgroups.logMetadata)
         let programs: BPFPrograms
         let network: NetworkClassConfiguration
         do throws(BPFError) {
-            (programs, network) = try load(cgroups: cgroups, options: options, zone: zone, nodeName: "", logger: logger)
+            (programs, network) = try load(cgroups: cgroups, options: options, zone: zone, region: region, nodeName: "", logger: logger)
         } catch {
             if options.mode == .on { throw ValidationError(field: "--bpf", "on, but eBPF cannot be used: \(error)") }
             if options.mode == .off {
@@ -86,7 +86,7 @@ extension EBPFSampler {
     /// Loads, fills and attaches the programs, or says why not; returns them with the class
     /// configuration their tables hold.
     static func load(
-        cgroups: CgroupfsSampler, options: BPFOptions, zone: String, nodeName: String, logger: Logger
+        cgroups: CgroupfsSampler, options: BPFOptions, zone: String, region: String, nodeName: String, logger: Logger
     ) throws(BPFError) -> (BPFPrograms, NetworkClassConfiguration) {
         if options.mode == .off { throw BPFError("turned off with --bpf off") }
         guard let v2 = cgroups.mounts.v2 else {
@@ -100,7 +100,7 @@ extension EBPFSampler {
         }
         var network = options.network
         if options.detectNodeAddresses { network.nodeAddresses += HostAddresses.current() }
-        let rules = network.rules(zone: zone, nodeName: nodeName)
+        let rules = network.rules(zone: zone, region: region, nodeName: nodeName)
         let programs = try BPFPrograms.load([.cpu, .network])
         do {
             try programs.install(rules)
@@ -112,6 +112,7 @@ extension EBPFSampler {
         let loaded = (try? programs.programs()) ?? []
         logger.info("eBPF sampling: CPU from sched_switch, network bytes by class from cgroup_skb", metadata: [
             "bpf.cgroupRoot": "\(v2.mountPoint)", "bpf.classRules": "\(rules.count)", "bpf.zone": "\(zone.isEmpty ? "unknown" : zone)",
+            "bpf.region": "\(region.isEmpty ? "unknown" : region)",
             "bpf.programs": "\(loaded.map { "\($0.name)#\($0.programID)" }.joined(separator: " "))",
         ])
         return (programs, network)

@@ -48,7 +48,7 @@ public struct BatchPricer: Sendable {
                 // Ticks of this container that start in the same minute.
                 var cpu: Int64 = 0
                 var memoryByteMillis: Int128 = 0
-                var network: [Int64] = [0, 0, 0, 0]
+                var network = NetworkClass.zeros
                 var ticks: Int64 = 0
                 while i < c.tickCount {
                     let t = batch.windowStartUnixMillis + Int64(c.firstTick + i) * tickMillis

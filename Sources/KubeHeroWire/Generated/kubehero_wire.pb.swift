@@ -107,6 +107,7 @@ public nonisolated enum Kubehero_Wire_V1_NetworkClass: SwiftProtobuf.Enum, Swift
   case sameZone // = 1
   case crossZone // = 2
   case internet // = 3
+  case crossRegion // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -119,6 +120,7 @@ public nonisolated enum Kubehero_Wire_V1_NetworkClass: SwiftProtobuf.Enum, Swift
     case 1: self = .sameZone
     case 2: self = .crossZone
     case 3: self = .internet
+    case 4: self = .crossRegion
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -129,6 +131,7 @@ public nonisolated enum Kubehero_Wire_V1_NetworkClass: SwiftProtobuf.Enum, Swift
     case .sameZone: return 1
     case .crossZone: return 2
     case .internet: return 3
+    case .crossRegion: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -139,6 +142,7 @@ public nonisolated enum Kubehero_Wire_V1_NetworkClass: SwiftProtobuf.Enum, Swift
     .sameZone,
     .crossZone,
     .internet,
+    .crossRegion,
   ]
 
 }
@@ -574,7 +578,7 @@ nonisolated extension Kubehero_Wire_V1_SampleSource: SwiftProtobuf._ProtoNamePro
 }
 
 nonisolated extension Kubehero_Wire_V1_NetworkClass: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NETWORK_CLASS_SAME_NODE\0\u{1}NETWORK_CLASS_SAME_ZONE\0\u{1}NETWORK_CLASS_CROSS_ZONE\0\u{1}NETWORK_CLASS_INTERNET\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NETWORK_CLASS_SAME_NODE\0\u{1}NETWORK_CLASS_SAME_ZONE\0\u{1}NETWORK_CLASS_CROSS_ZONE\0\u{1}NETWORK_CLASS_INTERNET\0\u{1}NETWORK_CLASS_CROSS_REGION\0")
 }
 
 nonisolated extension Kubehero_Wire_V1_AgentMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
