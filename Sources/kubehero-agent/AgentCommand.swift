@@ -51,6 +51,7 @@ extension AgentCommand {
         @Option(help: "Unacknowledged batches kept in memory (KUBEHERO_BUFFER_BATCHES, default 60).") var bufferBatches: Int?
         @Option(help: "Bytes of unacknowledged batches kept in memory, MiB (KUBEHERO_BUFFER_MIB, default 16).") var bufferMib: Int?
         @Option(help: "Walk cgroups from this directory instead of the cgroup v2 mount (KUBEHERO_CGROUP_ROOT).") var cgroupRoot: String?
+        @Option(help: "Keep containers' counter files open between ticks: on or off (KUBEHERO_CGROUP_OPEN_FILES, default on).") var cgroupOpenFiles: String?
         @Option(help: "Sample every cgroup whose path (relative to the root) matches this glob (KUBEHERO_MATCH).") var match: String?
         @Option(name: .customLong("node-label"), help: "A node label key=value (repeatable; KUBEHERO_NODE_LABELS as k=v,k=v): instance type, zone, region, capacity type.")
         var nodeLabels: [String] = []
@@ -81,6 +82,7 @@ extension AgentCommand {
             }
             // First, before the agent's code runs: see ResidentCode.swift.
             let trim = codeMode == .trim ? ResidentCode.unmapCode() : nil
+            OpenFileBudget.raiseSoftLimit()
             let level = setting(logLevel, "KUBEHERO_LOG_LEVEL") ?? "info"
             guard let logLevel = Logger.Level(rawValue: level) else {
                 throw ArgumentParser.ValidationError("--log-level: \"\(level)\" is not a log level")
@@ -145,6 +147,11 @@ extension AgentCommand {
             if let b = try intSetting(bufferBatches, "KUBEHERO_BUFFER_BATCHES", flag: "--buffer-batches") { o.buffer.maxBatches = b }
             if let m = try intSetting(bufferMib, "KUBEHERO_BUFFER_MIB", flag: "--buffer-mib") { o.buffer.maxBytes = m << 20 }
             o.cgroup.cgroupRoot = setting(cgroupRoot, "KUBEHERO_CGROUP_ROOT")
+            switch setting(cgroupOpenFiles, "KUBEHERO_CGROUP_OPEN_FILES") {
+            case nil, "on": o.cgroup.keepFilesOpen = true
+            case "off": o.cgroup.keepFilesOpen = false
+            case let other?: throw ArgumentParser.ValidationError("--cgroup-open-files: must be on or off, not \"\(other)\"")
+            }
             o.cgroup.match = setting(match, "KUBEHERO_MATCH")
             var labels = nodeLabels
             if labels.isEmpty, let env = setting(nil, "KUBEHERO_NODE_LABELS") { labels = env.split(separator: ",").map(String.init) }

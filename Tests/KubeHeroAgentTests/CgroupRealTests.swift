@@ -156,9 +156,46 @@ struct CgroupRealTests {
         let containers = try sampler.discover()
         #expect(containers.map(\.containerID) == [Self.hex(4), Self.hex(5)])
         #expect(sampler.read(containers).count == 2)
+        // Each container's files stay open between reads (CPU, memory usage, memory.stat).
+        let perContainer = sampler.openFiles.inUse / 2
+        #expect(sampler.openFiles.inUse == 2 * perContainer && perContainer >= 1, "open: \(sampler.openFiles.inUse)")
+        #expect(sampler.read(containers).count == 2)
+        #expect(sampler.openFiles.inUse == 2 * perContainer, "a second read opens nothing more")
         try cgroups.remove(gone)
+        // Its open files now answer ENODEV: it is gone, and they are closed.
         #expect(sampler.read(containers).map(\.cgroupID) == [containers[1].cgroupID])
+        #expect(sampler.openFiles.inUse == perContainer)
         #expect(try sampler.discover().map(\.containerID) == [Self.hex(5)])
+    }
+
+    @Test("over the open-file budget counters are read by path, with the same values; CPU can be left to eBPF")
+    func openFileBudget() throws {
+        let v2 = try #require(CgroupTestHost.v2)
+        let cgroups = try TestCgroups(in: CgroupTestHost.v2Hierarchies())
+        defer { #expect(cgroups.removeAll().isEmpty, "cgroups left behind") }
+        let path = "kubepods/burstable/pod3333-4444/\(Self.hex(7))"
+        try cgroups.make(path)
+        let hog = try CgroupTestProcess(script: CgroupTestProcess.hogScript(mebibytes: 16))
+        defer { hog.stop() }
+        try cgroups.move(hog.pid, into: path)
+        hog.start()
+        #expect(hog.readLine() == "ready")
+        let options = CgroupOptions(cgroupRoot: cgroups.directory("", in: v2))
+        let logger = Logger(label: "test")
+        let open = try CgroupfsSampler(options: options, openFiles: OpenFileBudget(limit: 100), logger: logger)
+        let byPath = try CgroupfsSampler(options: options, openFiles: OpenFileBudget(limit: 1), logger: logger)
+        let containers = try open.discover()
+        for _ in 0..<3 {
+            let a = try #require(open.read(containers).first)
+            let b = try #require(byPath.read(containers).first)
+            #expect(b.memoryWorkingSetBytes == a.memoryWorkingSetBytes && a.memoryWorkingSetBytes >= 15 << 20, "\(a) \(b)")
+            #expect(b.cpuUsageNanos >= a.cpuUsageNanos && a.cpuUsageNanos > 0)
+        }
+        #expect(byPath.openFiles.inUse == 1, "one file open, the rest read by path")
+        #expect(open.openFiles.inUse == 3)
+        // For the eBPF sampler: no CPU read (0), memory as before.
+        let noCPU = try #require(open.read(containers, cpu: false).first)
+        #expect(noCPU.cpuUsageNanos == 0 && noCPU.memoryWorkingSetBytes >= 15 << 20)
     }
 
     @Test("reading 200 containers: a measurement, printed (not asserted)")

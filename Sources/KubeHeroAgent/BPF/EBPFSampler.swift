@@ -32,8 +32,9 @@ public final class EBPFSampler: UsageSampler {
     public func discover() throws -> [CgroupContainer] { try cgroups.discover() }
 
     public func read(_ containers: [CgroupContainer]) -> [CgroupReading] {
-        // Memory (and cpu.stat, replaced below) from cgroupfs: it also drops cgroups that are gone.
-        var readings = cgroups.read(containers)
+        // Memory from cgroupfs (cpu.stat too when the CPU program is not loaded): it also drops
+        // cgroups that are gone.
+        var readings = cgroups.read(containers, cpu: !programs.parts.contains(.cpu))
         let cpu: [UInt64: UInt64]?
         let network: [BPFPrograms.NetworkKey: BPFPrograms.NetworkCount]?
         do {

@@ -86,12 +86,27 @@ struct CgroupCounterSources {
     private static let inactiveFile = Array("inactive_file".utf8)
     private static let totalInactiveFile = Array("total_inactive_file".utf8)
 
-    /// Reads one container's counters through `buffer`, which is reused from file to file.
-    static func read(_ plan: Plan, buffer: UnsafeMutableRawBufferPointer) -> Outcome {
-        let cpuNanos: UInt64
+    /// A container's counter files, opened at its first read and kept open while the sampler
+    /// knows the container (`budget` permitting; a file over budget is read by path).
+    final class OpenFiles {
+        var cpu: OpenCgroupFile?
+        var usage: OpenCgroupFile?
+        var stat: OpenCgroupFile?
+        let budget: OpenFileBudget
+
+        init(budget: OpenFileBudget) { self.budget = budget }
+    }
+
+    /// Reads one container's counters through `buffer`, which is reused from file to file, and
+    /// `files`. With `cpu` false (the CPU comes from eBPF) `cpu.stat` is not read, and the reading's
+    /// CPU is 0, unless the container has no memory files (then CPU is what shows it is still there).
+    static func read(_ plan: Plan, files: OpenFiles, cpu readCPU: Bool = true, buffer: UnsafeMutableRawBufferPointer) -> Outcome {
+        var cpuNanos: UInt64 = 0
         switch plan.cpu {
+        case _ where !readCPU && plan.memory != nil:
+            break
         case .v2Stat(let path):
-            switch number(path, key: usageUsec, buffer) {
+            switch number(path, key: usageUsec, buffer, &files.cpu, files.budget) {
             case .value(let micros):
                 let (nanos, overflow) = micros.multipliedReportingOverflow(by: 1000)
                 if overflow { return .unreadable("\(path): usage_usec \(micros) out of range") }
@@ -100,7 +115,7 @@ struct CgroupCounterSources {
             case .unreadable(let reason): return .unreadable(reason)
             }
         case .v1Usage(let path):
-            switch number(path, key: nil, buffer) {
+            switch number(path, key: nil, buffer, &files.cpu, files.budget) {
             case .value(let nanos): cpuNanos = nanos
             case .gone: return .gone
             case .unreadable(let reason): return .unreadable(reason)
@@ -114,12 +129,12 @@ struct CgroupCounterSources {
                 case .v1(let usage, let stat): (usage, stat, totalInactiveFile)
                 }
             let usage: UInt64
-            switch number(usagePath, key: nil, buffer) {
+            switch number(usagePath, key: nil, buffer, &files.usage, files.budget) {
             case .value(let value): usage = value
             case .gone: return .gone
             case .unreadable(let reason): return .unreadable(reason)
             }
-            switch number(statPath, key: key, buffer) {
+            switch number(statPath, key: key, buffer, &files.stat, files.budget) {
             case .value(let inactive): workingSet = usage > inactive ? usage - inactive : 0
             case .gone: return .gone
             case .unreadable(let reason): return .unreadable(reason)
@@ -134,9 +149,13 @@ struct CgroupCounterSources {
         case unreadable(String)
     }
 
-    /// The number in a single-value file (`key` nil) or under `key` in a flat-keyed file.
-    private static func number(_ path: String, key: [UInt8]?, _ buffer: UnsafeMutableRawBufferPointer) -> Number {
-        switch CgroupFile.read(path, into: buffer) {
+    /// The number in a single-value file (`key` nil) or under `key` in a flat-keyed file; read
+    /// through `file`, which is opened here first if the budget allows.
+    private static func number(
+        _ path: String, key: [UInt8]?, _ buffer: UnsafeMutableRawBufferPointer, _ file: inout OpenCgroupFile?, _ budget: OpenFileBudget
+    ) -> Number {
+        if file == nil { file = OpenCgroupFile.open(path, budget: budget) }
+        switch file?.read(into: buffer) ?? CgroupFile.read(path, into: buffer) {
         case .bytes(let count):
             let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
             if let key {

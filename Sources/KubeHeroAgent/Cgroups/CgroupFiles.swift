@@ -3,6 +3,7 @@
 import CoreFoundation
 #endif
 import Glibc
+import Synchronization
 
 /// Cgroup counter files read with plain `open`/`read`/`close` into a buffer the caller reuses, and
 /// parsed as bytes: this runs for every container every tick, so it allocates nothing per file.
@@ -19,9 +20,15 @@ enum CgroupFile {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { return outcome(errno) }
         defer { close(fd) }
+        return read(fd, into: buffer)
+    }
+
+    /// Reads an open file from its start to its end: cgroup files are generated anew by a read
+    /// from offset 0, so a file kept open reads current values every time.
+    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Outcome {
         var filled = 0
         while filled < buffer.count {
-            let n = Glibc.read(fd, buffer.baseAddress! + filled, buffer.count - filled)
+            let n = pread(fd, buffer.baseAddress! + filled, buffer.count - filled, off_t(filled))
             if n > 0 {
                 filled += n
             } else if n == 0 {
@@ -34,7 +41,7 @@ enum CgroupFile {
     }
 
     /// A removed cgroup's files answer ENOENT on open, ENODEV on read of a still-open file.
-    private static func outcome(_ error: Int32) -> Outcome {
+    static func outcome(_ error: Int32) -> Outcome {
         error == ENOENT || error == ENODEV || error == ENOTDIR ? .gone : .failed(errno: error)
     }
 
@@ -144,5 +151,77 @@ enum CgroupFileText {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// How many counter files the agent may keep open at once: they share the process's file
+/// descriptors with its connections, so the budget leaves most of the limit to them.
+public final class OpenFileBudget: Sendable {
+    let limit: Int
+    private let used = Atomic<Int>(0)
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Raises the soft `RLIMIT_NOFILE` to the hard one (as Go programs do at start: hosts where
+    /// systemd leaves the soft limit at 1,024 would otherwise keep few counter files open). Called
+    /// once by `kubehero-agent run`, before the sampler reads the limit.
+    public static func raiseSoftLimit() {
+        var limits = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits) == 0, limits.rlim_cur < limits.rlim_max else { return }
+        limits.rlim_cur = limits.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits)
+    }
+
+    /// Half of the soft `RLIMIT_NOFILE` beyond 256, at most 16,384 (2 files per container).
+    static func fromResourceLimit() -> OpenFileBudget {
+        var limits = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits) == 0 else { return OpenFileBudget(limit: 0) }
+        let soft = Int(clamping: limits.rlim_cur)  // RLIM_INFINITY is the largest value: clamped to Int.max
+        return OpenFileBudget(limit: min(16_384, max(0, (soft - 256) / 2)))
+    }
+
+    var inUse: Int { used.load(ordering: .relaxed) }
+
+    fileprivate func take() -> Bool {
+        if used.wrappingAdd(1, ordering: .relaxed).newValue <= limit { return true }
+        used.wrappingSubtract(1, ordering: .relaxed)
+        return false
+    }
+
+    fileprivate func give() { used.wrappingSubtract(1, ordering: .relaxed) }
+}
+
+/// A counter file kept open while its container lives, so that a tick's read is one `pread`
+/// instead of `open`/`read`/`close` (the path lookup is most of a small file's cost: 0.6 us
+/// against 6.6 us for `memory.usage_in_bytes` here). Closed when the last reference goes, that
+/// is when the sampler forgets the container.
+final class OpenCgroupFile {
+    let path: String
+    private let fd: Int32
+    private let budget: OpenFileBudget
+
+    private init(path: String, fd: Int32, budget: OpenFileBudget) {
+        self.path = path
+        self.fd = fd
+        self.budget = budget
+    }
+
+    /// The file opened under `budget`; nil when the budget is spent or it cannot be opened now
+    /// (the caller reads by path, which reports why).
+    static func open(_ path: String, budget: OpenFileBudget) -> OpenCgroupFile? {
+        guard budget.take() else { return nil }
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            budget.give()
+            return nil
+        }
+        return OpenCgroupFile(path: path, fd: fd, budget: budget)
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> CgroupFile.Outcome { CgroupFile.read(fd, into: buffer) }
+
+    deinit {
+        close(fd)
+        budget.give()
     }
 }

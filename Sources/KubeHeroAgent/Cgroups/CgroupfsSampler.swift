@@ -23,11 +23,16 @@ public struct CgroupOptions: Hashable, Sendable {
     public var maxDepth: Int
     /// At most this many directories are listed per discovery.
     public var maxEntries: Int
+    /// Keep each container's counter files open between reads (one `pread` per file and tick
+    /// instead of `open`/`read`/`close`), within a budget taken from the file limit. Only in real
+    /// cgroup hierarchies: a plain directory tree is read by path.
+    public var keepFilesOpen: Bool
 
     public init(
         cgroupRoot: String? = nil, match: String? = nil, mountinfoPath: String = "/proc/self/mountinfo",
-        maxDepth: Int = 32, maxEntries: Int = 100_000
+        maxDepth: Int = 32, maxEntries: Int = 100_000, keepFilesOpen: Bool = true
     ) {
+        self.keepFilesOpen = keepFilesOpen
         self.cgroupRoot = cgroupRoot
         self.match = match
         self.mountinfoPath = mountinfoPath
@@ -79,16 +84,23 @@ public final class CgroupfsSampler: UsageSampler {
     private let sources: CgroupCounterSources
     private let logger: Logger
     private let state: Mutex<State>
+    /// Counter files kept open across ticks (see `OpenCgroupFile`).
+    let openFiles: OpenFileBudget
 
     private struct State {
         /// One buffer for every file of every read: reads hold the lock, so they never share it.
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
-        var plans: [CgroupContainer: CgroupCounterSources.Plan] = [:]
+        var plans: [CgroupContainer: (plan: CgroupCounterSources.Plan, files: CgroupCounterSources.OpenFiles)] = [:]
         /// Problems already logged, so that a tick every second does not repeat them.
         var reported: Set<String> = []
     }
 
-    public init(options: CgroupOptions, logger: Logger = Logger(label: "kubehero.agent.cgroups")) throws {
+    /// `openFiles` bounds the counter files kept open (default: from the process's file limit).
+    public convenience init(options: CgroupOptions, logger: Logger = Logger(label: "kubehero.agent.cgroups")) throws {
+        try self.init(options: options, openFiles: .fromResourceLimit(), logger: logger)
+    }
+
+    init(options: CgroupOptions, openFiles: OpenFileBudget, logger: Logger) throws {
         try options.validate()
         let mounts = try CgroupMounts.load(from: options.mountinfoPath)
         let walked: CgroupMount
@@ -129,6 +141,8 @@ public final class CgroupfsSampler: UsageSampler {
             cpuacct: fallback ? mounts.v1Mount(for: "cpuacct") : nil,
             memory: fallback ? mounts.v1Mount(for: "memory") : nil)
         self.logger = logger
+        // A plain directory's files stay readable after removal; only cgroup files say ENODEV.
+        self.openFiles = options.keepFilesOpen && fallback ? openFiles : OpenFileBudget(limit: 0)
         self.state = Mutex(State())
     }
 
@@ -176,8 +190,13 @@ public final class CgroupfsSampler: UsageSampler {
 
     /// Reads each container's counters, in the order given. Where a container's files are is worked
     /// out the first time it is read (checking its directory still has the inode discovery saw) and
-    /// kept; after that a read is two or three `open`/`read`/`close`s into one reused buffer.
-    public func read(_ containers: [CgroupContainer]) -> [CgroupReading] {
+    /// kept, with the files open; after that a read is two or three `pread`s into one reused
+    /// buffer. A removed cgroup's open files answer ENODEV: it is gone, and its files are closed.
+    public func read(_ containers: [CgroupContainer]) -> [CgroupReading] { read(containers, cpu: true) }
+
+    /// `read`; with `cpu` false `cpu.stat` is skipped where memory files show the container
+    /// is there, and CPU reads 0 (the eBPF sampler counts CPU itself).
+    func read(_ containers: [CgroupContainer], cpu: Bool) -> [CgroupReading] {
         state.withLock { state in
             var buffer: [UInt8] = []
             swap(&buffer, &state.buffer)
@@ -186,8 +205,8 @@ public final class CgroupfsSampler: UsageSampler {
             readings.reserveCapacity(containers.count)
             buffer.withUnsafeMutableBytes { buffer in
                 for container in containers {
-                    guard let plan = plan(for: container, &state) else { continue }
-                    switch CgroupCounterSources.read(plan, buffer: buffer) {
+                    guard let (plan, files) = plan(for: container, &state) else { continue }
+                    switch CgroupCounterSources.read(plan, files: files, cpu: cpu, buffer: buffer) {
                     case .reading(let reading):
                         readings.append(reading)
                     case .gone:
@@ -206,8 +225,10 @@ public final class CgroupfsSampler: UsageSampler {
         }
     }
 
-    private func plan(for container: CgroupContainer, _ state: inout State) -> CgroupCounterSources.Plan? {
-        if let plan = state.plans[container] { return plan }
+    private func plan(
+        for container: CgroupContainer, _ state: inout State
+    ) -> (plan: CgroupCounterSources.Plan, files: CgroupCounterSources.OpenFiles)? {
+        if let planned = state.plans[container] { return planned }
         switch sources.resolve(container) {
         case .plan(let plan):
             if plan.memory == nil {
@@ -215,8 +236,9 @@ public final class CgroupfsSampler: UsageSampler {
                     "memory \(container.path)", "no memory counters for this cgroup in v2 or v1; reporting a 0-byte working set",
                     ["cgroup.path": "\(container.path)"], &state)
             }
-            state.plans[container] = plan
-            return plan
+            let planned = (plan, CgroupCounterSources.OpenFiles(budget: openFiles))
+            state.plans[container] = planned
+            return planned
         case .gone:
             return nil
         case .noCPU:
